@@ -1,0 +1,3 @@
+from voicelab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,448 @@
+"""The run configuration: a frozen dataclass tree loaded from presets/*.toml.
+
+Every section is a small frozen dataclass with defaults. A preset only lists what differs from
+the defaults; `--set section.key=value` overrides on top. Unknown keys, wrong types and bad values
+are all collected and reported together in one `ConfigError` (as litgpt does), never one at a time.
+
+    cfg = load_config("tiny", overrides=["train.sovits_steps=20"])
+    cfg.audio.sample_rate        # 32000
+    config_to_dict(cfg)          # JSON-serialisable; config_from_dict() reverses it
+
+Sections own their fields; a section's `problems()` returns value problems as plain sentences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from voicelab.errors import ConfigError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Cleaning applied by `prepare` (see voicelab/audio/clean.py)."""
+
+    sample_rate: int = 32000
+    highpass_hz: float = 60.0
+    denoise: bool = True
+    denoise_strength: float = 0.5  # noisereduce prop_decrease, 0..1
+    target_lufs: float = -20.0
+    peak_dbfs: float = -1.0
+    max_input_hours: float = 2.0
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.sample_rate not in (16000, 22050, 24000, 32000, 44100, 48000):
+            p.append(f"audio.sample_rate={self.sample_rate} is not a supported rate")
+        if not 0.0 <= self.denoise_strength <= 1.0:
+            p.append("audio.denoise_strength must be between 0 and 1")
+        if not -70.0 <= self.target_lufs <= -5.0:
+            p.append("audio.target_lufs must be between -70 and -5 LUFS")
+        if not -20.0 <= self.peak_dbfs <= 0.0:
+            p.append("audio.peak_dbfs must be between -20 and 0 dBFS")
+        if self.highpass_hz < 0:
+            p.append("audio.highpass_hz must be >= 0")
+        if self.max_input_hours <= 0:
+            p.append("audio.max_input_hours must be > 0")
+        return p
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    """The silence slicer (GPT-SoVITS's UI defaults) and the optional VAD mode."""
+
+    method: Literal["rms", "vad"] = "rms"
+    threshold_db: float = -34.0
+    min_length_ms: int = 4000
+    min_interval_ms: int = 300
+    hop_ms: int = 10
+    max_sil_kept_ms: int = 500
+    max_length_s: float = 12.0
+    min_keep_s: float = 0.6
+
+    def problems(self) -> list[str]:
+        p = []
+        if not self.min_length_ms >= self.min_interval_ms >= self.hop_ms > 0:
+            p.append("slice: need min_length_ms >= min_interval_ms >= hop_ms > 0")
+        if self.max_sil_kept_ms < self.hop_ms:
+            p.append("slice.max_sil_kept_ms must be >= slice.hop_ms")
+        if self.max_length_s * 1000 <= self.min_length_ms:
+            p.append("slice.max_length_s must be longer than slice.min_length_ms")
+        if self.min_keep_s < 0:
+            p.append("slice.min_keep_s must be >= 0")
+        if self.threshold_db >= 0:
+            p.append("slice.threshold_db must be negative (dB below full scale)")
+        return p
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Spectrogram settings: 32 kHz, hop 640 -> 50 frames per second."""
+
+    n_fft: int = 2048
+    hop_length: int = 640
+    win_length: int = 2048
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float = 0.0  # 0 means sample_rate / 2
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.win_length > self.n_fft:
+            p.append("features.win_length must be <= features.n_fft")
+        if self.hop_length <= 0 or self.n_mels <= 0:
+            p.append("features.hop_length and features.n_mels must be > 0")
+        if self.fmax and self.fmax <= self.fmin:
+            p.append("features.fmax must be above features.fmin (or 0 for Nyquist)")
+        return p
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    default_lang: Literal["en", "zh", "auto"] = "en"
+
+    def problems(self) -> list[str]:
+        return []
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of every module. Presets tiny / small / base set these (see voicelab/models/)."""
+
+    hidden: int = 192
+    filter_channels: int = 768
+    n_heads: int = 2
+    n_layers_text: int = 6
+    n_layers_posterior: int = 16
+    kernel_size: int = 3
+    dropout: float = 0.1
+    stochastic_depth: float = 0.0  # probability of dropping a residual block while training
+    style_dim: int = 256
+    use_dvector: bool = False  # join the style vector with a resemblyzer d-vector
+    ssl_model_path: str = ""  # a transformers SSL model (e.g. HuBERT) on disk; "" = spectrogram
+    # residual VQ (semantic tokens, 25 Hz)
+    codebook_size: int = 1024
+    n_quantizers: int = 1
+    vq_kmeans_init: bool = True
+    vq_dead_code_threshold: int = 2
+    vq_commitment_weight: float = 1.0
+    # flow + decoder (HiFi-GAN, hop 640 = prod(upsample_rates))
+    flow_layers: int = 4
+    upsample_initial_channel: int = 512
+    upsample_rates: tuple[int, ...] = (10, 8, 2, 2, 2)
+    upsample_kernel_sizes: tuple[int, ...] = (16, 16, 8, 2, 2)
+    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
+    resblock_dilations: tuple[int, ...] = (1, 3, 5)
+    segment_frames: int = 20  # spectrogram frames decoded per training example (random window)
+    mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    disc_channels: int = 32
+    # GPT semantic prior
+    gpt_layers: int = 12
+    gpt_hidden: int = 512
+    gpt_heads: int = 8
+    gpt_max_positions: int = 2048
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.hidden % self.n_heads:
+            p.append("model.hidden must be divisible by model.n_heads")
+        if self.gpt_hidden % self.gpt_heads:
+            p.append("model.gpt_hidden must be divisible by model.gpt_heads")
+        if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
+            p.append("model.upsample_rates and model.upsample_kernel_sizes need the same length")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.stochastic_depth < 1.0:
+            p.append("model.dropout and model.stochastic_depth must be in [0, 1)")
+        if self.codebook_size < 2 or self.n_quantizers < 1:
+            p.append("model.codebook_size must be >= 2 and model.n_quantizers >= 1")
+        return p
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, schedules, regularisation and checkpointing (voicelab/training/)."""
+
+    seed: int = 1234
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    batch_size: int = 8
+    grad_accum: int = 1
+    num_workers: int = 0
+    sovits_steps: int = 2000
+    gpt_steps: int = 1000
+    # optimisers
+    lr_g: float = 2e-4
+    lr_d: float = 1e-4
+    lr_gpt: float = 1e-4
+    betas: tuple[float, ...] = (0.8, 0.99)
+    weight_decay: float = 0.01
+    text_lr_mult: float = 0.4
+    gpt_unfreeze_last: int = 0  # 0 = train every GPT block; N = only the last N (fine-tuning)
+    freeze: tuple[str, ...] = ()  # module names kept frozen ("quantizer", ...)
+    unfreeze_after: int = 0  # steps after which `freeze` is lifted (0 = never)
+    grad_clip: float = 1.0  # max grad norm; 0 disables clipping
+    # schedule (per optimiser step)
+    warmup_steps: int = 100
+    schedule: Literal["cosine", "exponential", "step", "constant"] = "cosine"
+    min_lr_ratio: float = 0.05
+    lr_decay_gamma: float = 0.999875  # exponential: per step; step: per step_every steps
+    lr_step_every: int = 1000
+    plateau_patience: int = 0  # >0: multiply LR by plateau_factor after this many bad evals
+    plateau_factor: float = 0.5
+    # regularisation
+    spec_augment: bool = True
+    spec_augment_freq_mask: int = 8
+    spec_augment_time_mask: int = 10
+    mixup_alpha: float = 0.0  # 0 disables mixup
+    kl_balance_alpha: float = 1.0  # 1.0 = plain average of KL terms
+    ema_decay: float = 0.999  # 0 disables EMA
+    early_stop_patience: int = 0  # evals without improvement before stopping; 0 = off
+    # loss weights
+    c_mel: float = 45.0
+    c_kl: float = 1.0
+    c_fm: float = 2.0
+    c_commit: float = 1.0
+    # reporting and saving
+    log_every: int = 10
+    eval_every: int = 200
+    save_every: int = 500
+    save_every_minutes: float = 30.0
+    keep_last: int = 3
+    val_slices: int = 1
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.batch_size < 1 or self.grad_accum < 1:
+            p.append("train.batch_size and train.grad_accum must be >= 1")
+        if self.sovits_steps < 0 or self.gpt_steps < 0:
+            p.append("train.sovits_steps and train.gpt_steps must be >= 0")
+        for name in ("lr_g", "lr_d", "lr_gpt"):
+            if not 0 < getattr(self, name) < 1:
+                p.append(f"train.{name} must be between 0 and 1")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            p.append("train.betas must be two numbers in [0, 1)")
+        if not 0 <= self.min_lr_ratio <= 1:
+            p.append("train.min_lr_ratio must be in [0, 1]")
+        if not 0 <= self.ema_decay < 1:
+            p.append("train.ema_decay must be in [0, 1)")
+        if self.save_every < 1 or self.log_every < 1 or self.eval_every < 1:
+            p.append("train.save_every, train.log_every and train.eval_every must be >= 1")
+        if self.keep_last < 1:
+            p.append("train.keep_last must be >= 1")
+        if self.warmup_steps < 0 or self.grad_clip < 0 or self.mixup_alpha < 0:
+            p.append("train.warmup_steps, train.grad_clip and train.mixup_alpha must be >= 0")
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+            p.append(f"train.device={self.device!r}: use auto, cpu, cuda or cuda:N")
+        return p
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Defaults for text-to-speech (voicelab/synth.py)."""
+
+    top_k: int = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35
+    speed: float = 1.0
+    sentence_pause_s: float = 0.3
+    max_tokens_per_phone: float = 6.0  # cap on generated tokens relative to the phoneme count
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.top_k < 1 or not 0 < self.top_p <= 1 or self.temperature <= 0:
+            p.append("synth: need top_k >= 1, 0 < top_p <= 1 and temperature > 0")
+        if not 0.25 <= self.speed <= 4:
+            p.append("synth.speed must be between 0.25 and 4")
+        return p
+
+
+@dataclass(frozen=True)
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    slice: SliceConfig = field(default_factory=SliceConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    preset: str = "default"
+
+    def problems(self) -> list[str]:
+        p = []
+        hop = 1
+        for r in self.model.upsample_rates:
+            hop *= r
+        if hop != self.features.hop_length:
+            p.append(
+                f"the product of model.upsample_rates ({hop}) must equal "
+                f"features.hop_length ({self.features.hop_length})"
+            )
+        return p
+
+
+SECTIONS: dict[str, type] = {
+    name: tp for name, tp in get_type_hints(Config).items() if name != "preset"
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, validation, serialisation
+# --------------------------------------------------------------------------------------------
+
+
+def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
+    """Coerce a TOML / JSON / command-line value to the annotated type, or record a problem."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            problems.append(f"{where}={value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{where} must be a list, got {value!r}")
+            return value
+        (inner, *_) = get_args(tp) or (Any,)
+        return tuple(_coerce(v, inner, f"{where}[{i}]", problems) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            problems.append(f"{where} must be a whole number, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{where} must be a number, got {value!r}")
+            return value
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            problems.append(f"{where} must be text, got {value!r}")
+        return value
+    return value
+
+
+def _build_section(cls: type, data: dict, name: str, problems: list[str]) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            problems.append(f"unknown key {name}.{key} (known: {', '.join(sorted(known))})")
+            continue
+        kwargs[key] = _coerce(value, hints[key], f"{name}.{key}", problems)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # only reachable with a badly typed value already reported
+        problems.append(f"{name}: {e}")
+        return cls()
+
+
+def config_from_dict(data: dict, preset: str = "custom") -> Config:
+    """Build and validate a Config from nested plain values. Raises ConfigError listing all."""
+    problems: list[str] = []
+    sections = {}
+    for key, value in data.items():
+        if key == "preset":
+            preset = str(value)
+            continue
+        if key not in SECTIONS:
+            problems.append(f"unknown section [{key}] (known: {', '.join(SECTIONS)})")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"[{key}] must be a table of settings")
+            continue
+        type_problems: list[str] = []
+        sections[key] = _build_section(SECTIONS[key], value, key, type_problems)
+        problems.extend(type_problems)
+        if any(not p.startswith("unknown key") for p in type_problems):
+            sections[key] = SECTIONS[key]()  # badly typed values: skip this section's checks
+    cfg = Config(**sections, preset=preset)
+    for name in SECTIONS:  # value checks run even when keys were wrong: report everything
+        problems.extend(getattr(cfg, name).problems())
+    problems.extend(cfg.problems())
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    """Plain nested dict (tuples become lists) that json.dumps and config_from_dict accept."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def _parse_override(item: str, problems: list[str]) -> tuple[list[str], Any] | None:
+    if "=" not in item:
+        problems.append(f"--set {item!r}: expected section.key=value")
+        return None
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        problems.append(f"--set {item!r}: the key must look like section.key")
+        return None
+    raw = raw.strip()
+    try:  # numbers, booleans, lists, quoted strings: TOML's own value syntax
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word is a string: --set train.device=cpu
+    return parts, value
+
+
+def load_config(preset: str | Path = "small", overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a preset by name (presets/NAME.toml) or path, then apply `section.key=value` overrides."""
+    problems: list[str] = []
+    path = Path(preset)
+    if path.suffix != ".toml":
+        path = PRESETS_DIR / f"{preset}.toml"
+    if not path.is_file():
+        raise ConfigError(
+            [f"no preset {str(preset)!r}: choose one of {', '.join(list_presets())} or a .toml path"]
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path} is not valid TOML: {e}"]) from None
+    for item in overrides:
+        parsed = _parse_override(item, problems)
+        if parsed:
+            (section, key), value = parsed
+            data.setdefault(section, {})
+            if isinstance(data[section], dict):
+                data[section][key] = value
+    if problems:
+        raise ConfigError(problems)
+    return config_from_dict(data, preset=path.stem)
+
+
+def save_config_json(cfg: Config, path: Path) -> None:
+    from voicelab.fileio import write_text_atomic
+
+    write_text_atomic(path, json.dumps(config_to_dict(cfg), indent=2) + "\n")
+
+
+def load_config_json(path: Path) -> Config:
+    return config_from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
