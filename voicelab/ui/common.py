@@ -1,0 +1,138 @@
+"""Helpers shared by the tabs: voice lookup, friendly errors, upload checks, small formatting.
+
+Handlers in the tab modules are plain functions that raise `VoicelabError` for anything a person
+must fix. `friendly()` turns those into `gr.Error` toasts when the handler is wired to Gradio, so
+tests can call the plain functions and check the exceptions and return values directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+from voicelab.errors import VoicelabError, WorkspaceError
+from voicelab.workspace import Voice, get_voice, home, inside
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Uploads: audio only, and not larger than this. A minute of 48 kHz stereo PCM-24 is ~17 MB;
+# 200 MB leaves room for long takes while stopping accidental video files.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff")
+MAX_UPLOAD_MB = 200
+LIST_EXTENSIONS = (".list", ".txt")
+
+
+def friendly(fn: F) -> F:
+    """Wrap a handler so a VoicelabError becomes a Gradio error toast with the same message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import gradio as gr
+
+        try:
+            return fn(*args, **kwargs)
+        except VoicelabError as e:
+            raise gr.Error(str(e), duration=None) from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+def need(module: str, what: str) -> ModuleType:
+    """Import a library module the UI calls, or say plainly which part is missing."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            raise VoicelabError(
+                f"{what} is not available in this installation ({module} is missing): "
+                "update voicelab, or run this step with `python -m voicelab`"
+            ) from e
+        raise
+
+
+def voice_or_error(name: str | None, create: bool = False) -> Voice:
+    """The voice picked in the Voice tab, or a message saying to pick one first."""
+    if not name:
+        raise VoicelabError("pick or create a voice in the Voice tab first")
+    voice = get_voice(name)
+    if create:
+        return voice.create()
+    if not voice.exists():
+        raise WorkspaceError(f"voice {name!r} does not exist any more: create it in the Voice tab")
+    return voice
+
+
+def in_voice(voice: Voice, path: str | Path) -> Path:
+    """Resolve a path handed back by the browser, refusing anything outside the voice folder."""
+    return inside(voice.root, path)
+
+
+def in_workspace(path: str | Path) -> Path:
+    return inside(home(), path)
+
+
+def check_upload(path: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> Path:
+    """An uploaded temp file: the right type and not too large, else a message saying what to do."""
+    p = Path(path)
+    if not p.is_file():
+        raise VoicelabError(f"the upload {p.name} did not arrive: try uploading it again")
+    if p.suffix.lower() not in extensions:
+        raise VoicelabError(
+            f"{p.name}: files of type {p.suffix or '(none)'} are not accepted; "
+            f"use one of {', '.join(extensions)}"
+        )
+    size_mb = p.stat().st_size / 1e6
+    if size_mb > MAX_UPLOAD_MB:
+        raise VoicelabError(
+            f"{p.name} is {size_mb:.0f} MB, above the {MAX_UPLOAD_MB} MB limit: "
+            "cut it into shorter files (a few minutes of speech is plenty)"
+        )
+    return p
+
+
+def copy_into(folder: Path, src: Path, stem: str | None = None) -> Path:
+    """Copy an upload into `folder` under a safe, unused name (never overwrite what is saved)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in (stem or src.stem))[:60]
+    safe = safe.strip("_-") or "upload"
+    dest = folder / f"{safe}{src.suffix.lower()}"
+    n = 2
+    while dest.exists():
+        dest = folder / f"{safe}-{n}{src.suffix.lower()}"
+        n += 1
+    shutil.copy2(src, dest)
+    return dest
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """3725 -> '1 h 02 min', 75 -> '1 min 15 s', 4.2 -> '4.2 s'."""
+    if seconds is None:
+        return "unknown"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def audio_duration(path: Path) -> float:
+    """Seconds of audio in a file (header only, no decoding)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as e:
+        raise VoicelabError(f"{path.name} is not a readable audio file ({e})") from e
+    return info.frames / float(info.samplerate)
+
+
+def stamp() -> str:
+    """A name-safe timestamp for new runs and takes: 20260131-142501."""
+    return time.strftime("%Y%m%d-%H%M%S")
