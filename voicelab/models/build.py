@@ -1,0 +1,95 @@
+"""One place that builds the models from a Config, so trainer, export and synthesis agree.
+
+    models = build_models(cfg)          # Models(sovits, disc, gpt)
+    parameter_counts(models)            # {"sovits": {"decoder": 123, ...}, "disc": {...}, ...}
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from torch import nn
+
+from voicelab.config import Config
+from voicelab.errors import VoicelabError
+from voicelab.models.discriminators import MultiDiscriminator
+from voicelab.models.sovits import SoVITS
+
+
+@dataclass
+class Models:
+    sovits: SoVITS
+    disc: MultiDiscriminator
+    gpt: nn.Module | None  # voicelab.models.gpt.SemanticGPT; None only where that module is absent
+
+
+def text_sizes(n_symbols: int | None = None, n_langs: int | None = None) -> tuple[int, int]:
+    """(n_symbols, n_langs) from voicelab.text.symbols unless given explicitly."""
+    if n_symbols is None or n_langs is None:
+        if importlib.util.find_spec("voicelab.text.symbols") is None:
+            raise VoicelabError("voicelab.text.symbols is missing: pass n_symbols and n_langs explicitly")
+        symbols = importlib.import_module("voicelab.text.symbols")
+        n_symbols = symbols.NUM_SYMBOLS if n_symbols is None else n_symbols
+        n_langs = symbols.NUM_LANGS if n_langs is None else n_langs
+    return int(n_symbols), int(n_langs)
+
+
+def build_sovits(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> SoVITS:
+    n_symbols, n_langs = text_sizes(n_symbols, n_langs)
+    return SoVITS(
+        cfg.model,
+        n_symbols=n_symbols,
+        n_langs=n_langs,
+        spec_channels=cfg.features.n_fft // 2 + 1,
+        n_mels=cfg.features.n_mels,
+        sample_rate=cfg.audio.sample_rate,
+    )
+
+
+def build_gpt(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> nn.Module | None:
+    """SemanticGPT over codebook_size + 1 (EOS) tokens, or None while gpt.py does not exist."""
+    if importlib.util.find_spec("voicelab.models.gpt") is None:
+        return None
+    n_symbols, n_langs = text_sizes(n_symbols, n_langs)
+    gpt_mod = importlib.import_module("voicelab.models.gpt")
+    return gpt_mod.SemanticGPT(cfg.model, n_symbols, n_langs, vocab=cfg.model.codebook_size + 1)
+
+
+def build_models(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> Models:
+    """All three models of a run. n_symbols / n_langs default to the text front end's table."""
+    return Models(
+        sovits=build_sovits(cfg, n_symbols, n_langs),
+        disc=MultiDiscriminator(cfg.model),
+        gpt=build_gpt(cfg, n_symbols, n_langs),
+    )
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def parameter_counts(models: Models) -> dict[str, dict[str, int]]:
+    """{model: {top-level submodule: parameters, ..., "total": n}} for each built model."""
+    out: dict[str, dict[str, int]] = {}
+    for name in ("sovits", "disc", "gpt"):
+        model = getattr(models, name)
+        if model is None:
+            continue
+        per = {child: count_parameters(m) for child, m in model.named_children()}
+        direct = sum(p.numel() for p in model.parameters(recurse=False))
+        if direct:
+            per["(own)"] = direct
+        per["total"] = count_parameters(model)
+        out[name] = per
+    return out
+
+
+def format_parameter_table(counts: dict[str, dict[str, int]]) -> str:
+    """A markdown table of parameter_counts() (one row per submodule)."""
+    rows = ["| model | module | parameters |", "|---|---|---:|"]
+    for model, per in counts.items():
+        for module, n in per.items():
+            rows.append(f"| {model} | {module} | {n:,} |")
+    return "\n".join(rows)
