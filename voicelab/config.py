@@ -134,6 +134,8 @@ class ModelConfig:
     style_dim: int = 256
     use_dvector: bool = False  # join the style vector with a resemblyzer d-vector
     ssl_model_path: str = ""  # a transformers SSL model (e.g. HuBERT) on disk; "" = spectrogram
+    ssl_sample_rate: int = 16000  # the rate that SSL model expects (HuBERT/wav2vec2: 16 kHz)
+    content_layers: int = 2  # conv layers of the content encoder before the 25 Hz quantizer
     # residual VQ (semantic tokens, 25 Hz)
     codebook_size: int = 1024
     n_quantizers: int = 1
@@ -142,6 +144,7 @@ class ModelConfig:
     vq_commitment_weight: float = 1.0
     # flow + decoder (HiFi-GAN, hop 640 = prod(upsample_rates))
     flow_layers: int = 4
+    flow_wn_layers: int = 4  # WaveNet layers inside each coupling layer of the flow
     upsample_initial_channel: int = 512
     upsample_rates: tuple[int, ...] = (10, 8, 2, 2, 2)
     upsample_kernel_sizes: tuple[int, ...] = (16, 16, 8, 2, 2)
@@ -150,6 +153,7 @@ class ModelConfig:
     segment_frames: int = 20  # spectrogram frames decoded per training example (random window)
     mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
     disc_channels: int = 32
+    msd_scales: int = 3  # multi-scale discriminator: raw, /2, /4 ... average-pooled copies
     # GPT semantic prior
     gpt_layers: int = 12
     gpt_hidden: int = 512
@@ -168,6 +172,27 @@ class ModelConfig:
             p.append("model.dropout and model.stochastic_depth must be in [0, 1)")
         if self.codebook_size < 2 or self.n_quantizers < 1:
             p.append("model.codebook_size must be >= 2 and model.n_quantizers >= 1")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            p.append("model.kernel_size must be an odd number >= 1")
+        for name in ("hidden", "filter_channels", "n_layers_text", "n_layers_posterior",
+                     "style_dim", "flow_layers", "flow_wn_layers", "content_layers",
+                     "upsample_initial_channel", "segment_frames", "disc_channels",
+                     "msd_scales", "ssl_sample_rate"):
+            if getattr(self, name) < 1:
+                p.append(f"model.{name} must be >= 1")
+        if self.hidden % 2:
+            p.append("model.hidden must be even (the flow splits the latent in halves)")
+        if not self.mpd_periods or any(q < 1 for q in self.mpd_periods):
+            p.append("model.mpd_periods must be a non-empty list of periods >= 1")
+        if not self.resblock_kernel_sizes or not self.resblock_dilations:
+            p.append("model.resblock_kernel_sizes and model.resblock_dilations must not be empty")
+        if any(k < r for k, r in zip(self.upsample_kernel_sizes, self.upsample_rates)):
+            p.append("each model.upsample_kernel_sizes entry must be >= its upsample rate")
+        if self.upsample_initial_channel < 2 ** len(self.upsample_rates):
+            p.append("model.upsample_initial_channel must be >= 2 ** len(model.upsample_rates) "
+                     "(the generator halves its channels at every upsampling)")
+        if self.vq_dead_code_threshold < 0 or self.vq_commitment_weight < 0:
+            p.append("model.vq_dead_code_threshold and model.vq_commitment_weight must be >= 0")
         return p
 
 
