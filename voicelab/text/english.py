@@ -154,6 +154,7 @@ def normalize_english(text: str) -> str:
     t = re.sub(r"([$£€¥￥])\s?(" + _NUM + r")" + _SCALE, _currency, t, flags=re.I)
     t = re.sub(r"(" + _NUM + r")\s?%", lambda m: f"{num.decimal(m.group(1))} percent", t)
     t = re.sub(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", _iso_date, t)
+    t = re.sub(r"°\s?C\b", "℃", re.sub(r"°\s?F\b", "℉", t))
     t = t.replace("℃", " degrees celsius").replace("℉", " degrees fahrenheit")
     t = re.sub(r"(" + _NUM + r")\s?°", lambda m: f"{num.decimal(m.group(1))} degrees", t)
     t = re.sub(r"\b(\d{1,2}):(\d{2})(?:\s?([ap]\.?m\.?))?(?![\d:])", _time, t, flags=re.I)
