@@ -1,0 +1,132 @@
+"""Data for the Train tab's live plots and the Slice tab's length histogram.
+
+The loss and learning-rate plots are `gr.LinePlot`s fed a long-format table (step, value,
+series): the browser draws them, so a refresh every two seconds costs the server one incremental
+read of metrics.jsonl and a small DataFrame, which keeps the UI responsive while a trainer has
+the CPU (see benchmarks/bench_ui.py).
+
+metrics.jsonl records look like {"step": 10, "stage": "sovits", "loss/mel": 1.2, "lr/g": 2e-4,
+"time": ..., "wall_s": ...}: every numeric key containing "loss" is a loss curve, every key that
+starts with "lr" a learning-rate curve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from voicelab.training import runfiles
+
+MAX_POINTS = 1500  # per series: more is invisible at plot width and slows the browser
+COLUMNS = ["step", "value", "series"]
+
+
+@dataclass
+class _Cached:
+    offset: int = 0  # bytes of complete lines already parsed
+    records: list[dict] = field(default_factory=list)
+
+
+class MetricsCache:
+    """Incremental reader of metrics.jsonl files: each poll parses only the bytes added since.
+
+    Only complete lines are consumed, so a line the trainer is half-way through writing is read
+    on the next poll; a damaged line is skipped (as runfiles.read_metrics does).
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[Path, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def records(self, run_dir: Path) -> list[dict]:
+        path = Path(run_dir) / runfiles.METRICS
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            return []
+        with self._lock:
+            c = self._files.get(path)
+            if c is None or size < c.offset:  # new file, or rewritten (run folder recreated)
+                c = self._files[path] = _Cached()
+            if size > c.offset:
+                with open(path, "rb") as f:
+                    f.seek(c.offset)
+                    data = f.read(size - c.offset)
+                done = data.rfind(b"\n") + 1
+                for line in data[:done].splitlines():
+                    try:
+                        rec = json.loads(line)
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        continue
+                    if isinstance(rec, dict):
+                        c.records.append(rec)
+                c.offset += done
+            return list(c.records)
+
+
+CACHE = MetricsCache()
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def curves(records: list[dict], kind: str) -> pd.DataFrame:
+    """Long table (step, value, series) of the loss (`kind="loss"`) or LR (`"lr"`) curves.
+
+    A two-stage run names its series by stage ("sovits loss/mel", "gpt loss/token") so a curve
+    does not jump when the next stage begins.
+    """
+    assert kind in ("loss", "lr"), kind
+    rows: list[tuple[float, float, str]] = []
+    for rec in records:
+        step = rec.get("step")
+        if not _is_number(step):
+            continue
+        stage = str(rec.get("stage") or "")
+        for key, v in rec.items():
+            if not _is_number(v):
+                continue
+            hit = "loss" in key if kind == "loss" else key.startswith("lr")
+            if hit:
+                rows.append((float(step), float(v), f"{stage} {key}".strip()))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if len(df) > MAX_POINTS:
+        df = _thin(df)
+    return df
+
+
+def _thin(df: pd.DataFrame) -> pd.DataFrame:
+    """Keep every k-th point of each series (always the last) so each has <= MAX_POINTS."""
+    parts = []
+    for _, g in df.groupby("series", sort=False):
+        k = max(1, math.ceil(len(g) / MAX_POINTS))
+        keep = g.iloc[::k]
+        if keep.index[-1] != g.index[-1]:
+            keep = pd.concat([keep, g.iloc[[-1]]])
+        parts.append(keep)
+    return pd.concat(parts).sort_index()
+
+
+def length_histogram(durations: list[float]):  # -> matplotlib.figure.Figure
+    """Histogram of slice lengths in seconds (matplotlib Figure for gr.Plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; never open a window
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 2.6), dpi=100)
+    ax = fig.add_subplot()
+    if durations:
+        ax.hist(durations, bins=min(20, max(5, len(durations) // 2)), color="#4a7bd0")
+    ax.set_xlabel("slice length (s)")
+    ax.set_ylabel("slices")
+    ax.set_title(f"{len(durations)} slices")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,219 @@
+"""Slice tab: cut the cleaned audio into utterances, proofread their texts, extract features.
+
+Slicing calls `voicelab.audio.pipeline.slice_voice` (writes slices/*.wav + slices/dataset.list);
+the table is slices/dataset.list itself (read and written with voicelab.data.manifest), with the
+text column editable; "transcribe automatically" fills texts with the offline English recogniser
+(voicelab.text.asr); features come from `pipeline.extract_features`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from voicelab.config import Config, load_config
+from voicelab.data.manifest import Entry, read_list, write_list
+from voicelab.errors import VoicelabError
+from voicelab.ui.common import audio_duration, fmt_duration, friendly, in_voice, need, voice_or_error
+from voicelab.ui.plots import length_histogram
+from voicelab.ui.progress import CancelFlag, bridge
+from voicelab.ui.record import DEFAULT_PRESET
+from voicelab.workspace import Voice
+
+HEADERS = ["#", "file", "seconds", "text"]
+_cancel = CancelFlag()
+
+
+def slicing_config(
+    threshold_db: float, min_length_ms: int, min_interval_ms: int, hop_ms: int,
+    max_sil_kept_ms: int, max_length_s: float,
+) -> Config:
+    """The preset's config with the slicer settings from the tab (validated all at once)."""
+    return load_config(DEFAULT_PRESET, [
+        f"slice.threshold_db={float(threshold_db)}",
+        f"slice.min_length_ms={int(min_length_ms)}",
+        f"slice.min_interval_ms={int(min_interval_ms)}",
+        f"slice.hop_ms={int(hop_ms)}",
+        f"slice.max_sil_kept_ms={int(max_sil_kept_ms)}",
+        f"slice.max_length_s={float(max_length_s)}",
+    ])  # fmt: skip
+
+
+def entries(voice: Voice) -> list[Entry]:
+    return read_list(voice.dataset_list) if voice.dataset_list.is_file() else []
+
+
+def table(voice: Voice) -> pd.DataFrame:
+    """One row per slice: number, file name, length in seconds, text."""
+    rows = []
+    for i, e in enumerate(entries(voice), 1):
+        try:
+            secs = round(audio_duration(e.path), 2)
+        except VoicelabError:
+            secs = float("nan")  # a missing slice shows as NaN; the summary says so
+        rows.append([i, e.path.name, secs, e.text])
+    return pd.DataFrame(rows, columns=HEADERS)
+
+
+def do_slice(voice: Voice, cfg: Config, progress: Any = None) -> int:
+    """Slice every cleaned file; returns the number of slices."""
+    if not voice.clean.is_dir() or not any(voice.clean.glob("*.wav")):
+        raise VoicelabError("nothing to slice yet: clean some recordings in Record & Clean first")
+    pipeline = need("voicelab.audio.pipeline", "slicing")
+    return len(pipeline.slice_voice(voice, cfg, progress=progress))
+
+
+def save_texts(voice: Voice, df: pd.DataFrame) -> int:
+    """Write the edited texts back to dataset.list (matched by file name). Returns # changed."""
+    current = entries(voice)
+    if not current:
+        raise VoicelabError("there are no slices yet: press Slice first")
+    by_name = {str(r["file"]): str(r["text"] if pd.notna(r["text"]) else "") for _, r in df.iterrows()}
+    changed = 0
+    out = []
+    for e in current:
+        text = " ".join(by_name.get(e.path.name, e.text).split())
+        if text != e.text:
+            changed += 1
+        out.append(e.with_text(text))
+    write_list(voice.dataset_list, out)
+    return changed
+
+
+def transcribe(voice: Voice, overwrite: bool = False, progress: Any = None) -> int:
+    """Fill slice texts with offline English ASR (only empty ones unless `overwrite`)."""
+    current = entries(voice)
+    if not current:
+        raise VoicelabError("there are no slices yet: press Slice first")
+    asr = need("voicelab.text.asr", "automatic transcription")
+    io = need("voicelab.audio.io", "audio loading")
+    todo = [i for i, e in enumerate(current) if overwrite or not e.text.strip()]
+    done = 0
+    for k, i in enumerate(todo):
+        if progress:
+            progress(k, len(todo), current[i].path.name)
+        audio, sr = io.load_audio(current[i].path, target_sr=16000)
+        text = asr.recognize(audio, sr).strip()
+        if text:
+            current[i] = current[i].with_text(text)
+            done += 1
+        # save after each slice: a cancel keeps what was recognised so far
+        write_list(voice.dataset_list, current)
+    return done
+
+
+def summary(voice: Voice):
+    """(markdown summary, histogram figure) of the dataset."""
+    df = table(voice)
+    if df.empty:
+        return "No slices yet.", length_histogram([])
+    secs = [float(s) for s in df["seconds"] if pd.notna(s)]
+    missing = int(df["seconds"].isna().sum())
+    empty = int((df["text"].astype(str).str.strip() == "").sum())
+    lines = [
+        f"**{len(df)} slices, {fmt_duration(sum(secs))} of speech** "
+        f"(shortest {min(secs):.1f} s, median {statistics.median(secs):.1f} s, "
+        f"longest {max(secs):.1f} s)" if secs else f"**{len(df)} slices**",
+    ]
+    if sum(secs) < 30:
+        lines.append("- Less than 30 s of speech: the voice will be rough. A minute or more helps.")
+    if empty:
+        lines.append(f"- {empty} slice(s) have no text: type it, or transcribe automatically.")
+    if missing:
+        lines.append(f"- {missing} slice file(s) are missing: slice again.")
+    return "\n".join(lines), length_histogram(secs)
+
+
+def slice_audio(voice: Voice, df: pd.DataFrame, row: int) -> str | None:
+    """The audio file of table row `row`, resolved inside the voice folder."""
+    if df is None or row is None or row >= len(df):
+        return None
+    return str(in_voice(voice, voice.slices / str(df.iloc[row]["file"])))
+
+
+def features(voice: Voice, cfg: Config, progress: Any = None) -> str:
+    if not entries(voice):
+        raise VoicelabError("there are no slices yet: press Slice first")
+    pipeline = need("voicelab.audio.pipeline", "feature extraction")
+    result = pipeline.extract_features(voice, cfg, progress=progress)
+    n = len(result) if hasattr(result, "__len__") else None
+    return f"features ready{f' for {n} slices' if n is not None else ''}: go to Train"
+
+
+def build(voice_dd: gr.Dropdown) -> None:
+    with gr.Accordion("Slicer settings (GPT-SoVITS defaults)", open=False):
+        with gr.Row():
+            thr = gr.Slider(-60, -20, -34, step=1, label="Silence threshold (dB)",
+                            info="quieter than this counts as silence")
+            min_len = gr.Slider(1000, 10000, 4000, step=100, label="Min length (ms)",
+                                info="slices shorter than this are joined with the next")
+            min_int = gr.Slider(100, 1000, 300, step=10, label="Min silence (ms)",
+                                info="shorter pauses do not cut")
+        with gr.Row():
+            hop = gr.Slider(5, 50, 10, step=1, label="Hop (ms)", info="analysis step")
+            kept = gr.Slider(100, 2000, 500, step=50, label="Max silence kept (ms)",
+                             info="silence left around each slice")
+            max_len = gr.Slider(5, 30, 12, step=0.5, label="Max length (s)",
+                                info="longer slices are cut: too long to train on")
+    with gr.Row():
+        slice_btn = gr.Button("Slice", variant="primary", elem_id="slice-run")
+        asr_btn = gr.Button("Transcribe English automatically", elem_id="slice-asr")
+        overwrite = gr.Checkbox(False, label="also replace texts already there")
+        cancel_btn = gr.Button("Cancel", variant="stop")
+    status = gr.Markdown(elem_id="slice-status")
+    grid = gr.Dataframe(headers=HEADERS, interactive=True, static_columns=[0, 1, 2],
+                        label="Slices: click a row to listen, edit the text to correct it",
+                        wrap=True, elem_id="slice-table")
+    player = gr.Audio(label="Selected slice", interactive=False, elem_id="slice-player")
+    save_btn = gr.Button("Save texts", elem_id="slice-save")
+    with gr.Row():
+        info = gr.Markdown(elem_id="slice-summary")
+        hist = gr.Plot(label="Slice lengths")
+    feat_btn = gr.Button("Extract features", variant="primary", elem_id="features-run")
+    feat_status = gr.Markdown(elem_id="features-status")
+
+    def refresh(name):
+        if not name:
+            return None, "", None
+        v = voice_or_error(name)
+        md, fig = summary(v)
+        return table(v), md, fig
+
+    def on_slice(name, *settings, progress=gr.Progress()):
+        v = voice_or_error(name)
+        _cancel.clear()
+        n = do_slice(v, slicing_config(*settings), bridge(progress, "slicing", _cancel))
+        return f"{n} slices", *refresh(name)
+
+    def on_asr(name, over, progress=gr.Progress()):
+        v = voice_or_error(name)
+        _cancel.clear()
+        n = transcribe(v, over, bridge(progress, "transcribing", _cancel))
+        return f"transcribed {n} slice(s): listen and correct them below", *refresh(name)
+
+    def on_save(name, df):
+        n = save_texts(voice_or_error(name), df)
+        return f"saved ({n} text(s) changed)", *refresh(name)
+
+    def on_select(name, df, evt: gr.SelectData):
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return slice_audio(voice_or_error(name), df, row)
+
+    def on_features(name, *settings, progress=gr.Progress()):
+        v = voice_or_error(name)
+        _cancel.clear()
+        return features(v, slicing_config(*settings), bridge(progress, "features", _cancel))
+
+    settings = [thr, min_len, min_int, hop, kept, max_len]
+    outs = [status, grid, info, hist]
+    slice_btn.click(friendly(on_slice), [voice_dd, *settings], outs)
+    asr_btn.click(friendly(on_asr), [voice_dd, overwrite], outs)
+    save_btn.click(friendly(on_save), [voice_dd, grid], outs)
+    grid.select(friendly(on_select), [voice_dd, grid], [player])
+    feat_btn.click(friendly(on_features), [voice_dd, *settings], [feat_status])
+    cancel_btn.click(_cancel.set, None, [status])
+    voice_dd.change(friendly(refresh), [voice_dd], [grid, info, hist])

@@ -1,0 +1,202 @@
+"""Speak tab: pick an export or a checkpoint, type text, pick a reference clip, synthesize.
+
+Models load through `voicelab.synth.Synthesizer` (`from_bundle` for exports/<name>.safetensors,
+`from_checkpoint` for runs/<run>/checkpoints/step-*.pt); loaded synthesizers are kept (two at
+most) so a second sentence does not reload the model. Export writes the EMA weights of a run
+with `voicelab.export.export_run`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from voicelab.config import SynthConfig
+from voicelab.data.manifest import read_list
+from voicelab.errors import VoicelabError
+from voicelab.ui.common import check_upload, friendly, in_voice, need, voice_or_error
+from voicelab.workspace import Voice
+
+_models: OrderedDict[tuple[str, float], Any] = OrderedDict()  # (path, mtime) -> Synthesizer
+_models_lock = threading.Lock()
+MAX_LOADED = 2
+LANGS = ["en", "zh", "auto"]
+
+
+def model_choices(voice: Voice) -> list[tuple[str, str]]:
+    """(label, path relative to the voice folder): exports first (newest first), then checkpoints."""
+    out: list[tuple[str, str]] = []
+    if voice.exports.is_dir():
+        for p in sorted(voice.exports.glob("*.safetensors"), key=lambda p: -p.stat().st_mtime):
+            out.append((f"export: {p.stem}", str(p.relative_to(voice.root))))
+    for run in reversed(voice.list_runs()):
+        for p in sorted((voice.run_dir(run) / "checkpoints").glob("step-*.pt"), reverse=True):
+            out.append((f"checkpoint: {run} / {p.stem}", str(p.relative_to(voice.root))))
+    return out
+
+
+def reference_choices(voice: Voice) -> list[tuple[str, str]]:
+    """(label with the start of its text, slice path relative to the voice folder)."""
+    if not voice.dataset_list.is_file():
+        return []
+    out = []
+    for e in read_list(voice.dataset_list):
+        text = e.text if len(e.text) <= 50 else e.text[:47] + "..."
+        out.append((f"{e.path.name}: {text}", str(e.path.relative_to(voice.root))
+                    if e.path.is_relative_to(voice.root) else str(e.path)))
+    return out
+
+
+def reference_text(voice: Voice, rel: str | None) -> str:
+    if not rel or not voice.dataset_list.is_file():
+        return ""
+    target = in_voice(voice, rel)
+    return next((e.text for e in read_list(voice.dataset_list) if e.path == target), "")
+
+
+def load_synth(path: Path) -> Any:
+    """The Synthesizer for an export or checkpoint (cached; reloaded when the file changes)."""
+    synth_mod = need("voicelab.synth", "speech synthesis")
+    key = (str(path), path.stat().st_mtime)
+    with _models_lock:
+        if key in _models:
+            _models.move_to_end(key)
+            return _models[key]
+    if path.suffix == ".pt":
+        synth = synth_mod.Synthesizer.from_checkpoint(path)
+    else:
+        synth = synth_mod.Synthesizer.from_bundle(path)
+    with _models_lock:
+        _models[key] = synth
+        while len(_models) > MAX_LOADED:
+            _models.popitem(last=False)
+    return synth
+
+
+@dataclass(frozen=True)
+class SpeakResult:
+    wav_path: str
+    sample_rate: int
+    seconds: float
+    gen_s: float
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: generation time / audio length (below 1 is faster than real time)."""
+        return self.gen_s / self.seconds if self.seconds else float("inf")
+
+    def markdown(self) -> str:
+        return (f"{self.seconds:.2f} s of audio in {self.gen_s:.2f} s "
+                f"(real-time factor {self.rtf:.2f})")
+
+
+def speak(
+    voice: Voice, model_rel: str | None, text: str, lang: str, ref_slice: str | None,
+    ref_upload: str | None, ref_text: str, top_k: int, top_p: float, temperature: float,
+    repetition_penalty: float, speed: float, seed: int,
+) -> SpeakResult:
+    """Synthesize `text` in the voice; writes a WAV for the player and the download."""
+    if not model_rel:
+        raise VoicelabError("pick a model first: export a run, or pick a checkpoint")
+    if not text or not text.strip():
+        raise VoicelabError("type the text to speak")
+    model = in_voice(voice, model_rel)
+    if not model.is_file():
+        raise VoicelabError(f"{model_rel} is gone: refresh the model list")
+    if ref_upload:
+        ref = check_upload(ref_upload)
+    elif ref_slice:
+        ref = in_voice(voice, ref_slice)
+    else:
+        raise VoicelabError("pick a reference clip (a slice), upload one, or record one")
+    synth = load_synth(model)
+    t0 = time.perf_counter()
+    sr, wav = synth.synthesize(
+        text, lang, ref, reference_text=ref_text or None, top_k=int(top_k), top_p=float(top_p),
+        temperature=float(temperature), repetition_penalty=float(repetition_penalty),
+        speed=float(speed), seed=int(seed),
+    )  # fmt: skip
+    gen = time.perf_counter() - t0
+    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    io = need("voicelab.audio.io", "audio writing")
+    out = Path(tempfile.mkdtemp(prefix="voicelab-speak-")) / f"{voice.name}-{time.strftime('%H%M%S')}.wav"
+    io.write_wav(out, wav, int(sr))
+    return SpeakResult(str(out), int(sr), len(wav) / float(sr), gen)
+
+
+def export(voice: Voice, run: str | None) -> Path:
+    if not run:
+        raise VoicelabError("pick the run to export")
+    export_mod = need("voicelab.export", "model export")
+    return export_mod.export_run(voice, run=run)
+
+
+def build(voice_dd: gr.Dropdown) -> None:
+    d = SynthConfig()
+    with gr.Row():
+        model = gr.Dropdown(label="Model", elem_id="speak-model",
+                            info="an exported model, or a checkpoint of a run")
+        refresh = gr.Button("Refresh", scale=0)
+    with gr.Row():
+        run = gr.Dropdown(label="Run to export", elem_id="speak-run")
+        export_btn = gr.Button("Export", elem_id="speak-export", scale=0)
+    export_md = gr.Markdown(elem_id="speak-export-status")
+    text = gr.Textbox(label="Text", lines=3, elem_id="speak-text",
+                      value="Hello! This is my cloned voice speaking.")
+    lang = gr.Dropdown(LANGS, value="en", label="Language")
+    with gr.Row():
+        ref_slice = gr.Dropdown(label="Reference: one of your slices", elem_id="speak-ref")
+        ref_upload = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                              label="...or upload / record a reference (3-10 s)")
+    ref_text = gr.Textbox(label="What the reference says (optional, helps the prosody)")
+    with gr.Accordion("Sampling", open=False):
+        with gr.Row():
+            top_k = gr.Slider(1, 100, d.top_k, step=1, label="top-k")
+            top_p = gr.Slider(0.05, 1.0, d.top_p, step=0.05, label="top-p")
+            temp = gr.Slider(0.1, 2.0, d.temperature, step=0.05, label="temperature",
+                             info="lower: steadier; higher: livelier, more mistakes")
+        with gr.Row():
+            rep = gr.Slider(1.0, 2.0, d.repetition_penalty, step=0.05, label="repetition penalty")
+            speed = gr.Slider(0.5, 2.0, d.speed, step=0.05, label="speed")
+            seed = gr.Number(0, precision=0, label="seed", info="same seed, same result")
+    go = gr.Button("Synthesize", variant="primary", elem_id="speak-go")
+    audio = gr.Audio(label="Result", interactive=False, elem_id="speak-audio",
+                     buttons=["download"])
+    file = gr.File(label="Download WAV", interactive=False, elem_id="speak-file")
+    info = gr.Markdown(elem_id="speak-info")
+
+    def lists(name):
+        if not name:
+            return (gr.Dropdown(choices=[], value=None),) * 3
+        v = voice_or_error(name)
+        models, refs, runs = model_choices(v), reference_choices(v), list(reversed(v.list_runs()))
+        return (gr.Dropdown(choices=models, value=models[0][1] if models else None),
+                gr.Dropdown(choices=refs, value=refs[0][1] if refs else None),
+                gr.Dropdown(choices=runs, value=runs[0] if runs else None))
+
+    def on_go(name, *args):
+        r = speak(voice_or_error(name), *args)
+        return r.wav_path, r.wav_path, r.markdown()
+
+    def on_export(name, r):
+        p = export(voice_or_error(name), r)
+        models, _, _ = lists(name)
+        return f"exported `{p.name}`", models
+
+    def on_ref(name, rel):
+        return reference_text(voice_or_error(name), rel) if name else ""
+
+    go.click(friendly(on_go), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
+                               top_k, top_p, temp, rep, speed, seed], [audio, file, info])
+    export_btn.click(friendly(on_export), [voice_dd, run], [export_md, model])
+    refresh.click(friendly(lists), [voice_dd], [model, ref_slice, run])
+    ref_slice.change(friendly(on_ref), [voice_dd, ref_slice], [ref_text])
+    voice_dd.change(friendly(lists), [voice_dd], [model, ref_slice, run])
