@@ -59,11 +59,15 @@ def recognize(audio: np.ndarray, sr: int) -> str:
     """
     if sr <= 0:
         raise AudioError(f"sample rate must be positive, got {sr}")
-    if np.asarray(audio).size < sr * 0.1:
-        return ""  # under 100 ms: nothing to recognise
     a = np.asarray(audio)
+    if a.ndim not in (1, 2):
+        raise AudioError(f"expected mono audio of shape [T], got shape {a.shape}")
+    if a.dtype != np.int16 and not np.all(np.isfinite(a)):
+        raise AudioError("the audio contains NaN or infinite samples: re-export it as WAV")
+    if a.size < sr * 0.1:
+        return ""  # under 100 ms: nothing to recognise
     scale = 32768.0 if a.dtype == np.int16 else 1.0
-    if a.size and float(np.max(np.abs(a))) / scale < 1e-4:
+    if float(np.max(np.abs(a))) / scale < 1e-4:
         return ""  # digital silence: the decoder would otherwise guess a word
     pcm = _to_pcm16(audio, sr)
     with _lock:  # the decoder is stateful: one utterance at a time

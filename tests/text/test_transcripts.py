@@ -1,0 +1,142 @@
+"""Transcripts: ASR fills only empty English texts, typed texts survive, .list round trips."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from voicelab.data import transcripts as T
+from voicelab.data.manifest import Entry, read_list, write_list
+from voicelab.errors import VoicelabError
+from voicelab.workspace import get_voice
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture
+def voice(tmp_home: Path):
+    """A voice with three slices: English empty, English typed, Mandarin empty."""
+    v = get_voice("tester").create()
+    for name in ("slt_000.wav", "slt_001.wav", "rms_000.wav"):
+        shutil.copy(DATA / name, v.slices / name)
+    write_list(v.dataset_list, [
+        Entry(v.slices / "slt_000.wav", "tester", "en", ""),
+        Entry(v.slices / "slt_001.wav", "tester", "en", "My own typed words."),
+        Entry(v.slices / "rms_000.wav", "tester", "zh", ""),
+    ])
+    return v
+
+
+def _cli(argv: list[str]) -> int:
+    from voicelab.commands import transcribe
+
+    parser = argparse.ArgumentParser()
+    transcribe.register(parser.add_subparsers())
+    args = parser.parse_args(["transcribe", *argv])
+    return args.func(args)
+
+
+def test_table_without_state(voice) -> None:
+    rows = T.load_table(voice)
+    assert [r.file for r in rows] == ["slt_000.wav", "slt_001.wav", "rms_000.wav"]
+    assert rows[0].text == "" and not rows[0].verified
+    assert rows[1].verified and rows[1].source == "list"
+
+
+def test_asr_fills_only_empty_english(voice, capsys) -> None:
+    calls = []
+    assert _cli(["--voice", "tester"]) == 0
+    rows = {r.file: r for r in T.load_table(voice)}
+    filled = rows["slt_000.wav"]
+    assert "morning train" in filled.text and not filled.verified and filled.source == "asr"
+    assert rows["slt_001.wav"].text == "My own typed words."  # never overwritten
+    assert rows["rms_000.wav"].text == ""  # pocketsphinx is English only
+    assert "filled 1" in capsys.readouterr().out
+    # dataset.list stays pure GPT-SoVITS; the flags live beside it
+    lines = voice.dataset_list.read_text().splitlines()
+    assert all(len(line.split("|")) == 4 for line in lines)
+    state = json.loads(T.state_path(voice).read_text())
+    assert state["files"]["slt_000.wav"]["verified"] is False
+    # a second run does nothing: the text is no longer empty
+    s = T.transcribe_voice(voice, progress=lambda *a: calls.append(a))
+    assert s.filled == 0 and s.kept == 2 and s.skipped_lang == 1
+    assert calls[-1][0] == calls[-1][1] == 0
+
+
+def test_save_texts_marks_verified(voice) -> None:
+    assert T.save_texts(voice, {"slt_000.wav": "The morning  train\nleft."}) == 1
+    row = T.load_table(voice)[0]
+    assert row.text == "The morning train left." and row.verified and row.source == "typed"
+    assert T.save_texts(voice, {"slt_000.wav": "The morning train left."}) == 0
+    with pytest.raises(VoicelabError, match="not a slice"):
+        T.save_texts(voice, {"nope.wav": "x"})
+
+
+def test_hand_edit_of_list_counts_as_verified(voice) -> None:
+    T.save_texts(voice, {"slt_000.wav": "first"})
+    entries = read_list(voice.dataset_list)
+    entries[0] = entries[0].with_text("edited by hand")
+    write_list(voice.dataset_list, entries)
+    row = T.load_table(voice)[0]
+    assert row.text == "edited by hand" and row.verified and row.source == "list"
+
+
+def test_list_round_trip_import_export(voice, tmp_path: Path) -> None:
+    T.save_texts(voice, {"slt_000.wav": "alpha text"})
+    out = tmp_path / "out.list"
+    assert _cli(["--voice", "tester", "--export", str(out)]) == 0
+    exported = read_list(out)
+    assert [(e.path.name, e.lang, e.text) for e in exported] == [
+        ("slt_000.wav", "en", "alpha text"), ("slt_001.wav", "en", "My own typed words.")
+    ]
+    assert all(e.path.is_file() for e in exported)  # absolute paths to the slices
+
+    # a list from elsewhere (other folder, other paths): matched by file name
+    other = tmp_path / "gptsovits.list"
+    other.write_text(
+        "/far/away/slt_000.wav|spk|EN|changed text\n"
+        "/far/away/rms_000.wav|spk|ZH|早上的火车提前开走了\n"
+        "/far/away/missing.wav|spk|en|ghost\n",
+        encoding="utf-8",
+    )
+    s = T.import_list(voice, other)
+    assert s.updated == 1 and s.kept == 1 and s.unmatched == ["missing.wav"]
+    rows = {r.file: r for r in T.load_table(voice)}
+    assert rows["slt_000.wav"].text == "alpha text"  # typed: kept without --overwrite
+    assert rows["rms_000.wav"].text == "早上的火车提前开走了" and rows["rms_000.wav"].source == "imported"
+    assert _cli(["--voice", "tester", "--from-list", str(other), "--overwrite"]) == 0
+    assert T.load_table(voice)[0].text == "changed text"
+
+    # export -> import into a fresh copy gives identical texts
+    out2 = tmp_path / "again.list"
+    T.export_list(voice, out2)
+    T.save_texts(voice, {"slt_000.wav": "", "slt_001.wav": "", "rms_000.wav": ""})
+    T.import_list(voice, out2)
+    assert [(r.text, r.lang) for r in T.load_table(voice)] == [
+        (e.text, e.lang) for e in read_list(out2)
+    ]
+
+
+def test_import_replaces_unverified_asr_text(voice, tmp_path: Path) -> None:
+    entries = read_list(voice.dataset_list)
+    entries[0] = entries[0].with_text("asr guess")
+    write_list(voice.dataset_list, entries)
+    T._write(voice, entries, {"slt_000.wav": {"source": "asr", "verified": False, "text": "asr guess"}})
+    assert not T.load_table(voice)[0].verified
+    lst = tmp_path / "fix.list"
+    lst.write_text("slt_000.wav|x|en|the real words\n", encoding="utf-8")
+    assert T.import_list(voice, lst).updated == 1
+    row = T.load_table(voice)[0]
+    assert row.text == "the real words" and row.verified
+
+
+def test_errors_are_clear(tmp_home: Path, tmp_path: Path) -> None:
+    v = get_voice("empty").create()
+    with pytest.raises(VoicelabError, match="slice --voice empty"):
+        T.load_table(v)
+    with pytest.raises(VoicelabError, match="does not exist"):
+        T.import_list(v, tmp_path / "nope.list")
