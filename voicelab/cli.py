@@ -19,7 +19,9 @@ from voicelab.errors import EXIT_ERROR, EXIT_INTERRUPTED, VoicelabError
 COMMANDS = [
     "prepare",
     "slice",
+    "transcribe",
     "features",
+    "phonemize",
 ]
 
 
