@@ -16,8 +16,25 @@ import sys
 import time
 from pathlib import Path
 
-from voicelab.training import runfiles
+import torch
+
+from voicelab.training import checkpoint, runfiles
 from voicelab.workspace import get_voice
+
+
+
+def _state(step: int) -> dict:
+    """A minimal but complete checkpoint state (real tensors, the trainer's keys)."""
+    w = torch.full((2, 2), float(step))
+    return {
+        checkpoint.K_STAGE: "sovits", checkpoint.K_STEP: step, checkpoint.K_STAGE_STEP: step,
+        checkpoint.K_EPOCH: 0, checkpoint.K_EPOCH_POS: step, checkpoint.K_MODELS: {"m": {"w": w}},
+        checkpoint.K_OPTIMIZERS: {}, checkpoint.K_SCHEDULERS: {}, checkpoint.K_SCALER: None,
+        checkpoint.K_EMA: {"m": {"w": w}}, checkpoint.K_RNG: {},
+        checkpoint.K_METRICS: [{"step": step, "loss/mel": 10.0 / step}],
+        checkpoint.K_CONFIG: {}, checkpoint.K_DATASET_HASH: "fake", checkpoint.K_VAL_LOSS: None,
+    }
+
 
 p = argparse.ArgumentParser()
 p.add_argument("verb")
@@ -55,7 +72,7 @@ for step in range(start + 1, total + 1):
         f.write(f"step {step} loss {10.0 / step:.3f}\n")
     action = runfiles.read_request(run_dir)
     if action or step == total:
-        (ck / f"step-{step:08d}.pt").write_bytes(b"x")
+        checkpoint.save_checkpoint(run_dir, _state(step), keep_last=3)
         runfiles.clear_request(run_dir)
         state = {"pause": "paused", "stop": "stopped", None: "finished"}[action]
         runfiles.write_status(run_dir, state=state, stage="sovits", step=step, total_steps=total)

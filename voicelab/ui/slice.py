@@ -16,7 +16,6 @@ import gradio as gr
 import pandas as pd
 
 from voicelab.config import Config, load_config
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
 from voicelab.ui.common import audio_duration, fmt_duration, friendly, in_voice, need, voice_or_error
 from voicelab.ui.plots import length_histogram
@@ -24,7 +23,7 @@ from voicelab.ui.progress import CancelFlag, bridge
 from voicelab.ui.record import DEFAULT_PRESET
 from voicelab.workspace import Voice
 
-HEADERS = ["#", "file", "seconds", "text"]
+HEADERS = ["#", "file", "seconds", "checked", "text"]
 _cancel = CancelFlag()
 
 
@@ -43,19 +42,16 @@ def slicing_config(
     ])  # fmt: skip
 
 
-def entries(voice: Voice) -> list[Entry]:
-    return read_list(voice.dataset_list) if voice.dataset_list.is_file() else []
-
-
 def table(voice: Voice) -> pd.DataFrame:
-    """One row per slice: number, file name, length in seconds, text."""
+    """One row per slice: number, file (relative to slices/), seconds, checked, text."""
+    transcripts = need("voicelab.data.transcripts", "the transcript table")
     rows = []
-    for i, e in enumerate(entries(voice), 1):
+    for i, r in enumerate(transcripts.load_table(voice), 1):
         try:
-            secs = round(audio_duration(e.path), 2)
+            secs = round(audio_duration(r.path), 2)
         except VoicelabError:
             secs = float("nan")  # a missing slice shows as NaN; the summary says so
-        rows.append([i, e.path.name, secs, e.text])
+        rows.append([i, r.file, secs, "yes" if r.verified else "no", r.text])
     return pd.DataFrame(rows, columns=HEADERS)
 
 
@@ -68,42 +64,20 @@ def do_slice(voice: Voice, cfg: Config, progress: Any = None) -> int:
 
 
 def save_texts(voice: Voice, df: pd.DataFrame) -> int:
-    """Write the edited texts back to dataset.list (matched by file name). Returns # changed."""
-    current = entries(voice)
-    if not current:
+    """Save the texts of the edited table (they become 'checked'). Returns how many changed."""
+    if df is None or df.empty:
         raise VoicelabError("there are no slices yet: press Slice first")
-    by_name = {str(r["file"]): str(r["text"] if pd.notna(r["text"]) else "") for _, r in df.iterrows()}
-    changed = 0
-    out = []
-    for e in current:
-        text = " ".join(by_name.get(e.path.name, e.text).split())
-        if text != e.text:
-            changed += 1
-        out.append(e.with_text(text))
-    write_list(voice.dataset_list, out)
-    return changed
+    transcripts = need("voicelab.data.transcripts", "the transcript table")
+    texts = {str(r["file"]): "" if pd.isna(r["text"]) else str(r["text"]) for _, r in df.iterrows()}
+    return transcripts.save_texts(voice, texts)
 
 
-def transcribe(voice: Voice, overwrite: bool = False, progress: Any = None) -> int:
-    """Fill slice texts with offline English ASR (only empty ones unless `overwrite`)."""
-    current = entries(voice)
-    if not current:
+def transcribe(voice: Voice, overwrite: bool = False, progress: Any = None) -> str:
+    """Fill empty English texts with offline ASR (`overwrite`: redo unchecked ASR texts too)."""
+    if not voice.dataset_list.is_file():
         raise VoicelabError("there are no slices yet: press Slice first")
-    asr = need("voicelab.text.asr", "automatic transcription")
-    io = need("voicelab.audio.io", "audio loading")
-    todo = [i for i, e in enumerate(current) if overwrite or not e.text.strip()]
-    done = 0
-    for k, i in enumerate(todo):
-        if progress:
-            progress(k, len(todo), current[i].path.name)
-        audio, sr = io.load_audio(current[i].path, target_sr=16000)
-        text = asr.recognize(audio, sr).strip()
-        if text:
-            current[i] = current[i].with_text(text)
-            done += 1
-        # save after each slice: a cancel keeps what was recognised so far
-        write_list(voice.dataset_list, current)
-    return done
+    transcripts = need("voicelab.data.transcripts", "automatic transcription")
+    return transcripts.transcribe_voice(voice, progress, redo_unverified=overwrite).message()
 
 
 def summary(voice: Voice):
@@ -113,7 +87,8 @@ def summary(voice: Voice):
         return "No slices yet.", length_histogram([])
     secs = [float(s) for s in df["seconds"] if pd.notna(s)]
     missing = int(df["seconds"].isna().sum())
-    empty = int((df["text"].astype(str).str.strip() == "").sum())
+    empty = int((df["text"].fillna("").astype(str).str.strip() == "").sum())
+    unchecked = int((df["checked"] == "no").sum()) - empty
     lines = [
         f"**{len(df)} slices, {fmt_duration(sum(secs))} of speech** "
         f"(shortest {min(secs):.1f} s, median {statistics.median(secs):.1f} s, "
@@ -123,6 +98,9 @@ def summary(voice: Voice):
         lines.append("- Less than 30 s of speech: the voice will be rough. A minute or more helps.")
     if empty:
         lines.append(f"- {empty} slice(s) have no text: type it, or transcribe automatically.")
+    if unchecked > 0:
+        lines.append(f"- {unchecked} text(s) not checked yet (from speech recognition): "
+                     "listen, correct, and press Save texts.")
     if missing:
         lines.append(f"- {missing} slice file(s) are missing: slice again.")
     return "\n".join(lines), length_histogram(secs)
@@ -136,7 +114,7 @@ def slice_audio(voice: Voice, df: pd.DataFrame, row: int) -> str | None:
 
 
 def features(voice: Voice, cfg: Config, progress: Any = None) -> str:
-    if not entries(voice):
+    if not voice.dataset_list.is_file():
         raise VoicelabError("there are no slices yet: press Slice first")
     pipeline = need("voicelab.audio.pipeline", "feature extraction")
     result = pipeline.extract_features(voice, cfg, progress=progress)
@@ -162,10 +140,10 @@ def build(voice_dd: gr.Dropdown) -> None:
     with gr.Row():
         slice_btn = gr.Button("Slice", variant="primary", elem_id="slice-run")
         asr_btn = gr.Button("Transcribe English automatically", elem_id="slice-asr")
-        overwrite = gr.Checkbox(False, label="also replace texts already there")
+        overwrite = gr.Checkbox(False, label="also redo unchecked automatic texts")
         cancel_btn = gr.Button("Cancel", variant="stop")
     status = gr.Markdown(elem_id="slice-status")
-    grid = gr.Dataframe(headers=HEADERS, interactive=True, static_columns=[0, 1, 2],
+    grid = gr.Dataframe(headers=HEADERS, interactive=True, static_columns=[0, 1, 2, 3],
                         label="Slices: click a row to listen, edit the text to correct it",
                         wrap=True, elem_id="slice-table")
     player = gr.Audio(label="Selected slice", interactive=False, elem_id="slice-player")
@@ -192,8 +170,8 @@ def build(voice_dd: gr.Dropdown) -> None:
     def on_asr(name, over, progress=gr.Progress()):
         v = voice_or_error(name)
         _cancel.clear()
-        n = transcribe(v, over, bridge(progress, "transcribing", _cancel))
-        return f"transcribed {n} slice(s): listen and correct them below", *refresh(name)
+        msg = transcribe(v, over, bridge(progress, "transcribing", _cancel))
+        return msg, *refresh(name)
 
     def on_save(name, df):
         n = save_texts(voice_or_error(name), df)
