@@ -39,7 +39,9 @@ class AudioConfig:
     sample_rate: int = 32000
     highpass_hz: float = 60.0
     denoise: bool = True
-    denoise_strength: float = 0.5  # noisereduce prop_decrease, 0..1
+    # noisereduce prop_decrease, 0..1. 0.8 measured on the noisy long fixtures: background -14 dB,
+    # speech-band level during speech -0.2 to -0.4 dB (benchmarks/results/prepare.md)
+    denoise_strength: float = 0.8
     target_lufs: float = -20.0
     peak_dbfs: float = -1.0
     max_input_hours: float = 2.0
@@ -247,6 +249,9 @@ class TrainConfig:
     save_every_minutes: float = 30.0
     keep_last: int = 3
     val_slices: int = 1
+    sample_text: str = "This is a short sample of my new voice."  # spoken at each save
+    nan_patience: int = 5  # non-finite steps in a row before rolling back to the last checkpoint
+    max_rollbacks: int = 3  # rollbacks (each halving the LR) before training stops with an error
 
     def problems(self) -> list[str]:
         p = []
@@ -271,6 +276,18 @@ class TrainConfig:
             p.append("train.warmup_steps, train.grad_clip and train.mixup_alpha must be >= 0")
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             p.append(f"train.device={self.device!r}: use auto, cpu, cuda or cuda:N")
+        if self.val_slices < 0 or self.nan_patience < 1 or self.max_rollbacks < 0:
+            p.append("train.val_slices and train.max_rollbacks must be >= 0, train.nan_patience >= 1")
+        if not self.sample_text.strip():
+            p.append("train.sample_text must not be empty (it is spoken in each audio sample)")
+        if self.spec_augment_freq_mask < 0 or self.spec_augment_time_mask < 0:
+            p.append("train.spec_augment_freq_mask and train.spec_augment_time_mask must be >= 0")
+        if self.gpt_unfreeze_last < 0 or self.unfreeze_after < 0 or self.early_stop_patience < 0:
+            p.append("train.gpt_unfreeze_last, unfreeze_after, early_stop_patience must be >= 0")
+        if not 0 < self.plateau_factor <= 1 or self.plateau_patience < 0:
+            p.append("train.plateau_factor must be in (0, 1] and train.plateau_patience >= 0")
+        if not 0 < self.kl_balance_alpha <= 1 or self.text_lr_mult <= 0:
+            p.append("train.kl_balance_alpha must be in (0, 1] and train.text_lr_mult > 0")
         return p
 
 
@@ -285,6 +302,8 @@ class SynthConfig:
     speed: float = 1.0
     sentence_pause_s: float = 0.3
     max_tokens_per_phone: float = 6.0  # cap on generated tokens relative to the phoneme count
+    noise_scale: float = 0.5  # spread of the SoVITS prior sample (0 = its mean: flat, stable)
+    max_sentence_chars: int = 200  # longer sentences are split at commas, then spaces
 
     def problems(self) -> list[str]:
         p = []
@@ -292,6 +311,14 @@ class SynthConfig:
             p.append("synth: need top_k >= 1, 0 < top_p <= 1 and temperature > 0")
         if not 0.25 <= self.speed <= 4:
             p.append("synth.speed must be between 0.25 and 4")
+        if self.repetition_penalty < 1:
+            p.append("synth.repetition_penalty must be >= 1 (1 = off)")
+        if self.sentence_pause_s < 0 or self.max_tokens_per_phone <= 0:
+            p.append("synth.sentence_pause_s must be >= 0 and synth.max_tokens_per_phone > 0")
+        if not 0 <= self.noise_scale <= 2:
+            p.append("synth.noise_scale must be between 0 and 2")
+        if self.max_sentence_chars < 8:
+            p.append("synth.max_sentence_chars must be at least 8")
         return p
 
 
