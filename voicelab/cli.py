@@ -22,6 +22,7 @@ COMMANDS = [
     "transcribe",
     "features",
     "phonemize",
+    "train",
     "checkpoints",
 ]
 
