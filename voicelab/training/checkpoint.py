@@ -15,7 +15,7 @@ Guarantees (see tests/training/test_checkpoint.py):
   LATEST names the new file (also atomically). A crash at any instant leaves every earlier
   checkpoint intact and never a half-written file under a `step-*.pt` name.
 - Verified: torch does not check its zip CRCs, so a flipped bit in tensor data would load
-  silently. save_checkpoint stores a SHA-256 of the whole state (tensor bytes, dtypes, shapes,
+  silently. save_checkpoint stores a CRC-32 of the whole state (tensor bytes, dtypes, shapes,
   plain values) under K_CHECKSUM; load_checkpoint recomputes it and refuses a mismatch.
 - Safe: nothing beyond tensors and plain values is ever unpickled (weights_only=True, passed
   explicitly so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot override it).
@@ -30,7 +30,6 @@ Only the process holding the run's RunLock (voicelab/training/interrupt.py) may 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import math
@@ -40,6 +39,7 @@ import re
 import tempfile
 import time
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,11 +177,22 @@ def _feed(h: Any, obj: Any, where: str) -> None:
         )
 
 
+class _Crc32:
+    """zlib.crc32 with hashlib's update() interface: 2x faster than SHA-256 here, and this
+    guards against damage (bit rot, torn writes), not against a forger."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: Any) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+
 def state_digest(state: dict[str, Any]) -> str:
-    """SHA-256 over every key and value of `state` except K_CHECKSUM ("sha256:<hex>")."""
-    h = hashlib.sha256()
+    """CRC-32 over every key and value of `state` except K_CHECKSUM ("crc32:<8 hex>")."""
+    h = _Crc32()
     _feed(h, {k: v for k, v in state.items() if k != K_CHECKSUM}, "state")
-    return "sha256:" + h.hexdigest()
+    return f"crc32:{h.value:08x}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Checkpoint save / load time and size for the small and base presets; resume latency.
+
+    python benchmarks/bench_checkpoint.py [--quick] [--presets small,base] [--repeat 3]
+                                          [--resume-latency] [--fixtures ../shared/fixtures]
+
+Save/load: the models come from voicelab.models.build.build_models(cfg); the state is the one
+a stage-1 checkpoint holds (SoVITS + discriminator + GPT weights, both AdamW optimisers with
+their moment buffers populated, EMA of SoVITS, GradScaler, RNG, config), saved with
+voicelab.training.checkpoint.save_checkpoint into a temporary run folder on the same disk as
+the repository. "save" includes the CRC-32 digest, torch.save, fsync, rename, folder fsync,
+LATEST and pruning; "load" is load_checkpoint (torch.load weights_only + digest verification);
+"digest" is the verification hash alone.
+
+--resume-latency: trains the tiny preset on the fixture voice until its first checkpoint, then
+times `python -m voicelab train --resume auto` from process start to its first new step in
+metrics.jsonl (what a person waits after pressing Resume). --quick: small only, 2 repeats.
+Writes benchmarks/results/checkpoint.json and checkpoint.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from voicelab.config import config_to_dict, load_config  # noqa: E402
+from voicelab.models.build import build_models  # noqa: E402
+from voicelab.training import checkpoint as ck  # noqa: E402
+from voicelab.training.ema import EMA  # noqa: E402
+from voicelab.training.optim import build_gan_optimizers  # noqa: E402
+
+OUT = REPO / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "device": "cpu", "python": platform.python_version(),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }  # fmt: skip
+
+
+def stage1_state(preset: str) -> tuple[dict, int]:
+    """A full stage-1 checkpoint state for `preset`, and its parameter count."""
+    cfg = load_config(preset, ["train.device=cpu"])
+    torch.manual_seed(0)
+    models = build_models(cfg)
+    opt_g, opt_d = build_gan_optimizers(models.sovits, models.disc, cfg.train)
+    for opt in (opt_g, opt_d):  # one zero-gradient step creates every moment buffer
+        for group in opt.param_groups:
+            for p in group["params"]:
+                p.grad = torch.zeros_like(p)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    ema = EMA(models.sovits, decay=cfg.train.ema_decay)
+    scaler = torch.amp.GradScaler("cpu")
+    n_params = sum(p.numel() for m in (models.sovits, models.disc, models.gpt) for p in m.parameters())
+    state = {
+        ck.K_STAGE: "sovits", ck.K_STEP: 1000, ck.K_STAGE_STEP: 1000, ck.K_EPOCH: 10,
+        ck.K_EPOCH_POS: 3,
+        ck.K_MODELS: {k: getattr(models, k).state_dict() for k in ("sovits", "disc", "gpt")},
+        ck.K_OPTIMIZERS: {"g": opt_g.state_dict(), "d": opt_d.state_dict()},
+        ck.K_SCHEDULERS: {"g": {"step": 1000}, "d": {"step": 1000}},
+        ck.K_SCALER: scaler.state_dict(), ck.K_EMA: {"sovits": ema.state_dict()},
+        ck.K_RNG: ck.capture_rng(), ck.K_METRICS: [{"step": 1000, "loss_mel": 1.0}],
+        ck.K_CONFIG: config_to_dict(cfg), ck.K_DATASET_HASH: "bench", ck.K_VAL_LOSS: None,
+    }  # fmt: skip
+    return state, n_params
+
+
+def bench_preset(preset: str, repeat: int) -> dict:
+    t = time.perf_counter()
+    state, n_params = stage1_state(preset)
+    build_s = time.perf_counter() - t
+    saves, loads, digests = [], [], []
+    with tempfile.TemporaryDirectory(dir=REPO.parent, prefix=".bench-ckpt-") as tmp:
+        run = Path(tmp)
+        for i in range(repeat):
+            state[ck.K_STEP] = 1000 + i
+            t = time.perf_counter()
+            path = ck.save_checkpoint(run, state, keep_last=1)
+            saves.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            loaded = ck.load_checkpoint(path)
+            loads.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ck.state_digest(loaded)
+            digests.append(time.perf_counter() - t)
+            del loaded
+        size = path.stat().st_size
+    r = {
+        "preset": preset, "parameters": n_params, "size_mb": round(size / 1e6, 1),
+        "save_s": round(statistics.median(saves), 3), "load_s": round(statistics.median(loads), 3),
+        "digest_s": round(statistics.median(digests), 3), "repeat": repeat,
+        "save_mb_per_s": round(size / 1e6 / statistics.median(saves), 1),
+        "build_s": round(build_s, 1),
+    }  # fmt: skip
+    print(json.dumps(r), flush=True)
+    return r
+
+
+def resume_latency(fixtures: Path) -> dict:
+    """Seconds from `train --resume auto` process start to its first new step (tiny preset)."""
+    import subprocess
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from kill_resume import make_voice, read_steps, train_cmd  # the same setup as the kill test
+
+    with tempfile.TemporaryDirectory(prefix="vl-resume-") as tmp:
+        env, voice = make_voice(Path(tmp), fixtures)
+        first = subprocess.run(train_cmd(voice, steps=(3, 0)), env=env, cwd=REPO, capture_output=True, text=True)
+        if first.returncode != 0:
+            raise SystemExit(f"first training run failed:\n{first.stderr[-2000:]}")
+        done = max(read_steps(env, voice))
+        t0 = time.perf_counter()
+        p = subprocess.Popen(train_cmd(voice, steps=(6, 0), resume=True), env=env, cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        while time.perf_counter() - t0 < 300:
+            steps = read_steps(env, voice)
+            if steps and max(steps) > done:
+                latency = time.perf_counter() - t0
+                break
+            if p.poll() is not None and not (steps and max(steps) > done):
+                raise SystemExit(f"resumed run ended without a new step:\n{p.stderr.read()[-2000:]}")
+            time.sleep(0.02)
+        else:
+            raise SystemExit("no new step within 300 s")
+        p.wait()
+    return {"preset": "tiny", "from_step": done, "process_start_to_first_new_step_s": round(latency, 2)}
+
+
+def write_results(results: dict) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "checkpoint.json").write_text(json.dumps(results, indent=2) + "\n")
+    m = results["machine"]
+    lines = [
+        "# Checkpoint save / load",
+        "",
+        f"{m['date']} · {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads) · "
+        f"torch {m['torch']} · {m['device']}",
+        "",
+        "Stage-1 state (SoVITS + discriminator + GPT weights, both AdamW optimisers, SoVITS EMA, "
+        "RNG, config). Save = digest + torch.save + fsync + rename + LATEST; load = torch.load "
+        "(weights_only) + digest check. Medians.",
+        "",
+        "| preset | parameters | file size | save | load (verified) | of which digest | save rate |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["presets"]:
+        lines.append(
+            f"| {r['preset']} | {r['parameters'] / 1e6:.1f} M | {r['size_mb']:.0f} MB | "
+            f"{r['save_s']:.2f} s | {r['load_s']:.2f} s | {r['digest_s']:.2f} s | "
+            f"{r['save_mb_per_s']:.0f} MB/s |"
+        )
+    if results.get("resume"):
+        r = results["resume"]
+        lines += ["", f"Resume latency ({r['preset']} preset, from step {r['from_step']}): "
+                  f"{r['process_start_to_first_new_step_s']:.1f} s from process start to the "
+                  "first new step (Python start-up, imports, data, find_resume, restore)."]  # fmt: skip
+    (OUT / "checkpoint.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small preset only, 2 repeats")
+    ap.add_argument("--presets", default="small,base")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--resume-latency", action="store_true")
+    ap.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
+    args = ap.parse_args()
+    presets = ["small"] if args.quick else args.presets.split(",")
+    repeat = 2 if args.quick else args.repeat
+    results = {"machine": machine(), "presets": [bench_preset(p, repeat) for p in presets]}
+    if args.resume_latency:
+        results["resume"] = resume_latency(args.fixtures)
+        print(json.dumps(results["resume"]))
+    write_results(results)
+    print((OUT / "checkpoint.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
