@@ -1,0 +1,35 @@
+"""`python -m voicelab features --voice NAME`: mel + linear spectrograms for every slice (cached)."""
+
+from __future__ import annotations
+
+import argparse
+
+from voicelab.audio.pipeline import extract_features
+from voicelab.commands.common import add_config_args, add_voice_arg, resolve_config, voice_from_args
+from voicelab.commands.prepare import TqdmProgress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "features",
+        help="compute mel and linear spectrograms of every slice (cached in features/)",
+        description="Compute the spectrograms of every slice in slices/dataset.list and cache "
+        "them in features/spec/, keyed by the settings and the audio: running it again "
+        "recomputes nothing unless a slice or a [features] setting changed.",
+    )
+    add_voice_arg(p)
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: train.device)")
+    add_config_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args)
+    voice = voice_from_args(args)
+    with TqdmProgress("features", unit="slice") as progress:
+        s = extract_features(voice, cfg, progress=progress, device=args.device)
+    print(
+        f"features ready for {s.total} slices ({s.audio_seconds:.0f} s of audio) on {s.device}: "
+        f"{s.computed} computed, {s.cached} already cached, {s.elapsed_s:.1f} s"
+    )
+    return 0
