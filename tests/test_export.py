@@ -171,3 +171,31 @@ def test_round_trip_gives_identical_audio(voice, tiny_cfg):
     assert outs[0].size > 0
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], outs[2])
+
+
+def test_cli_export_then_synth_with_the_voices_own_reference(voice, tiny_cfg, capsys):
+    import shutil
+
+    from voicelab.cli import main
+    from voicelab.data.manifest import Entry, write_list
+
+    save_run(voice, tiny_cfg, step=4)
+    shutil.copy(DATA / "slt_001.wav", voice.slices / "a.wav")  # 2.9 s: too short to be picked
+    shutil.copy(REF, voice.slices / "b.wav")
+    write_list(voice.dataset_list, [Entry(voice.slices / "a.wav", "alice", "en", "Too short."),
+                                    Entry(voice.slices / "b.wav", "alice", "en", REF_TEXT)])
+    assert main(["export", "--voice", "alice", "-o", "mine"]) == 0
+    bundle = voice.exports / "mine.safetensors"
+    assert str(bundle) in capsys.readouterr().out
+    out = voice.root / "hello.wav"
+    args = ["synth", "--model", str(bundle), "--text", "Hello there.", "--seed", "1", "-o", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "b.wav" in captured.err and "real-time factor" in captured.out
+    import soundfile as sf
+
+    wav, sr = sf.read(out)
+    assert sr == 32000 and wav.size > 0
+    assert main(args) == 1 and "already exists" in capsys.readouterr().err
+    assert main(["export", "--voice", "alice", "-o", "mine"]) == 1
+    assert "already exists" in capsys.readouterr().err

@@ -24,6 +24,8 @@ COMMANDS = [
     "phonemize",
     "train",
     "checkpoints",
+    "export",
+    "synth",
 ]
 
 

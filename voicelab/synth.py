@@ -130,6 +130,35 @@ def _as_mono_float(audio: np.ndarray) -> np.ndarray:
     return a
 
 
+def find_default_reference(model_path: Path | str) -> tuple[Path, str, str]:
+    """A reference for a model that lives in a voice folder: the first slice of the voice's
+    dataset.list that is 3-10 s long -> (wav path, its text, its language).
+
+    Works for exports (<voice>/exports/x.safetensors) and checkpoints
+    (<voice>/runs/<run>/checkpoints/step-N.pt). Raises VoicelabError saying to pass --ref.
+    """
+    import soundfile as sf
+
+    from voicelab.data.manifest import read_list
+
+    for folder in list(Path(model_path).resolve().parents)[:4]:
+        listing = folder / "slices" / "dataset.list"
+        if not listing.is_file():
+            continue
+        for entry in read_list(listing):
+            try:
+                seconds = sf.info(str(entry.path)).duration
+            except (RuntimeError, OSError):  # soundfile raises RuntimeError for unreadable files
+                continue
+            if REF_MIN_S <= seconds <= REF_MAX_S and entry.text.strip():
+                return entry.path, entry.text, entry.lang
+        break
+    raise VoicelabError(
+        f"no reference clip was given and none of 3-10 s was found next to {Path(model_path).name}: "
+        "pass --ref WAV (a 3-10 s clip of the voice) and, ideally, --ref-text with its words"
+    )
+
+
 class Synthesizer:
     """Holds the models of one voice in eval mode and turns text into speech."""
 
