@@ -75,6 +75,7 @@ def test_prompts_progress_and_takes(tmp_home, tmp_path):
     takes = record.read_takes(v)
     assert [(e.path.name, e.text) for e in takes] == [(redo.name, "First sentence.")]
     assert record.raw_files(v) == [redo.name], "the superseded take is not cleaned again"
+    assert record.next_prompt(v, prompts) == 1, "a reopened voice continues after prompt 1"
     assert record.uncleaned(v) == [redo.name]
     with pytest.raises(VoicelabError, match="nothing recorded"):
         record.save_take(v, None, 1, prompts)

@@ -6,8 +6,8 @@ read of metrics.jsonl and a small DataFrame, which keeps the UI responsive while
 the CPU (see benchmarks/bench_ui.py).
 
 metrics.jsonl records look like {"step": 10, "stage": "sovits", "loss/mel": 1.2, "lr/g": 2e-4,
-"time": ..., "wall_s": ...}: every numeric key containing "loss" is a loss curve, every key that
-starts with "lr" a learning-rate curve.
+"time": ..., "wall_s": ...}: every numeric key starting with "loss" is a loss curve (except the
+weighted total), every key starting with "lr" a learning-rate curve (except `.no_decay` twins).
 """
 
 from __future__ import annotations
@@ -93,7 +93,12 @@ def curves(records: list[dict], kind: str) -> pd.DataFrame:
         for key, v in rec.items():
             if not _is_number(v):
                 continue
-            hit = "loss" in key if kind == "loss" else key.startswith("lr")
+            if kind == "loss":
+                # the weighted total repeats its parts at a much larger scale: leave it out
+                hit = key.startswith("loss") and not key.endswith("total")
+            else:
+                # parameter groups without weight decay share their group's LR: no new curve
+                hit = key.startswith("lr") and not key.endswith("no_decay")
             if hit:
                 rows.append((float(step), float(v), f"{stage} {key}".strip()))
     df = pd.DataFrame(rows, columns=COLUMNS)

@@ -38,6 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 PROMPTS = REPO_ROOT / "assets" / "prompts" / "en.txt"
 TAKES_LIST = "takes.list"
 DEFAULT_PRESET = "small"  # cleaning and slicing settings are the same in every preset
+TARGET_TAKES = 40  # about two to three minutes of speech: plenty for few-shot cloning
 
 _cancel = CancelFlag()
 
@@ -50,7 +51,7 @@ def load_prompts(path: Path = PROMPTS) -> list[str]:
     if not path.is_file():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")][:TARGET_TAKES]
 
 
 def prompt_view(index: int, prompts: list[str]) -> tuple[str, str]:
@@ -86,6 +87,12 @@ def save_take(voice: Voice, recording: str | None, index: int, prompts: list[str
     takes.append(Entry(dest.resolve(), voice.name, "en", text))
     write_list(voice.raw / TAKES_LIST, takes)
     return dest
+
+
+def next_prompt(voice: Voice, prompts: list[str]) -> int:
+    """Where to continue: after the furthest prompt this voice already has a take for."""
+    done = {e.text for e in read_takes(voice)}
+    return max((i + 1 for i, p in enumerate(prompts) if p in done), default=0)
 
 
 def add_uploads(voice: Voice, files: list[str] | None) -> list[Path]:
@@ -303,4 +310,8 @@ def build(voice_dd: gr.Dropdown) -> None:
     cancel_btn.click(_cancel.set, None, [status])
     pick.change(friendly(on_pick), [voice_dd, pick],
                 [before, after, before_img, after_img, report])
-    voice_dd.change(friendly(lists), [voice_dd], [todo, pick])
+    def on_voice(name):
+        i = next_prompt(voice_or_error(name), prompts) if name else 0
+        return i, *prompt_view(i, prompts), *lists(name)
+
+    voice_dd.change(friendly(on_voice), [voice_dd], [idx, count, sentence, todo, pick])

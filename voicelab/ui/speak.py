@@ -37,9 +37,13 @@ def model_choices(voice: Voice) -> list[tuple[str, str]]:
     if voice.exports.is_dir():
         for p in sorted(voice.exports.glob("*.safetensors"), key=lambda p: -p.stat().st_mtime):
             out.append((f"export: {p.stem}", str(p.relative_to(voice.root))))
+    from voicelab.training import checkpoint
+
     for run in reversed(voice.list_runs()):
-        for p in sorted((voice.run_dir(run) / "checkpoints").glob("step-*.pt"), reverse=True):
-            out.append((f"checkpoint: {run} / {p.stem}", str(p.relative_to(voice.root))))
+        # only stage-2 checkpoints can speak (stage 1 has no trained GPT to read the text)
+        for c in reversed(checkpoint.list_checkpoints(voice.run_dir(run), verify=False)):
+            if c.problem is None and c.stage == "gpt":
+                out.append((f"checkpoint: {run} / {c.path.stem}", str(c.path.relative_to(voice.root))))
     return out
 
 
@@ -87,6 +91,8 @@ class SpeakResult:
     sample_rate: int
     seconds: float
     gen_s: float
+    seed: int | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def rtf(self) -> float:
@@ -94,8 +100,11 @@ class SpeakResult:
         return self.gen_s / self.seconds if self.seconds else float("inf")
 
     def markdown(self) -> str:
-        return (f"{self.seconds:.2f} s of audio in {self.gen_s:.2f} s "
-                f"(real-time factor {self.rtf:.2f})")
+        md = (f"{self.seconds:.2f} s of audio in {self.gen_s:.2f} s "
+              f"(real-time factor {self.rtf:.2f})")
+        if self.seed is not None:
+            md += f", seed {self.seed}"
+        return md + "".join(f"\n- {w}" for w in self.warnings)
 
 
 def speak(
@@ -119,17 +128,20 @@ def speak(
         raise VoicelabError("pick a reference clip (a slice), upload one, or record one")
     synth = load_synth(model)
     t0 = time.perf_counter()
-    sr, wav = synth.synthesize(
-        text, lang, ref, reference_text=ref_text or None, top_k=int(top_k), top_p=float(top_p),
-        temperature=float(temperature), repetition_penalty=float(repetition_penalty),
-        speed=float(speed), seed=int(seed),
+    result = synth.synthesize(
+        text, lang, str(ref), reference_text=ref_text or None, top_k=int(top_k),
+        top_p=float(top_p), temperature=float(temperature),
+        repetition_penalty=float(repetition_penalty), speed=float(speed),
+        seed=None if seed is None or int(seed) < 0 else int(seed),  # -1: a new random seed
     )  # fmt: skip
-    gen = time.perf_counter() - t0
+    gen = float(getattr(result, "gen_s", time.perf_counter() - t0))
+    sr, wav = result
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
     io = need("voicelab.audio.io", "audio writing")
     out = Path(tempfile.mkdtemp(prefix="voicelab-speak-")) / f"{voice.name}-{time.strftime('%H%M%S')}.wav"
     io.write_wav(out, wav, int(sr))
-    return SpeakResult(str(out), int(sr), len(wav) / float(sr), gen)
+    return SpeakResult(str(out), int(sr), len(wav) / float(sr), gen,
+                       getattr(result, "seed", None), tuple(getattr(result, "warnings", ())))
 
 
 def export(voice: Voice, run: str | None) -> Path:
@@ -166,7 +178,8 @@ def build(voice_dd: gr.Dropdown) -> None:
         with gr.Row():
             rep = gr.Slider(1.0, 2.0, d.repetition_penalty, step=0.05, label="repetition penalty")
             speed = gr.Slider(0.5, 2.0, d.speed, step=0.05, label="speed")
-            seed = gr.Number(0, precision=0, label="seed", info="same seed, same result")
+            seed = gr.Number(0, precision=0, label="seed",
+                             info="same seed, same result; -1 for a new one each time")
     go = gr.Button("Synthesize", variant="primary", elem_id="speak-go")
     audio = gr.Audio(label="Result", interactive=False, elem_id="speak-audio",
                      buttons=["download"])

@@ -64,9 +64,20 @@ def describe_voice(name: str | None) -> str:
     return "\n".join(lines)
 
 
+def default_voice(names: list[str]) -> str | None:
+    """The voice a fresh page opens on: one that is training (re-attach), else the newest."""
+    voices = [get_voice(n) for n in names]
+    for v in voices:
+        if active_run(v):
+            return v.name
+    if not voices:
+        return None
+    return max(voices, key=lambda v: v.root.stat().st_mtime).name
+
+
 def refresh_voices(current: str | None) -> gr.Dropdown:
     names = list_voices()
-    return gr.Dropdown(choices=names, value=current if current in names else None)
+    return gr.Dropdown(choices=names, value=current if current in names else default_voice(names))
 
 
 def build() -> gr.Dropdown:
@@ -76,10 +87,10 @@ def build() -> gr.Dropdown:
         "Create one for a new speaker, or pick one to continue."
     )
     with gr.Row():
-        names = list_voices()
+        # empty at first: the page's load event picks the voice, and that change fills every tab
         voice = gr.Dropdown(
-            choices=names,
-            value=names[0] if len(names) == 1 else None,
+            choices=[],
+            value=None,
             label="Voice",
             info="the voice every other tab works on",
             elem_id="voice-pick",
