@@ -58,6 +58,8 @@ class SemanticQuantizer(nn.Module):
         xt = x.transpose(1, 2).float()  # the codebooks are fp32; EMA in half precision drifts
         q, codes, losses = self.rvq(xt, mask=mask)
         used = int((codes[0, 0] >= 0).sum().item()) if codes.numel() else self.n_q
+        # Decoded after the forward, i.e. from the codebook as this step's EMA update / dead-code
+        # replacement left it: the same lookup synthesis from tokens does.
         first = self.decode(codes[..., :1].clamp_min(0))
         # straight-through for the first-layer path too, so its prior's gradient reaches the
         # content encoder (the codebooks themselves learn by EMA, not by gradient)
@@ -70,6 +72,11 @@ class SemanticQuantizer(nn.Module):
             commit_loss=losses.sum(),
             n_used=used,
         )
+
+    @property
+    def initialised(self) -> bool:
+        """False while k-means init is on and has not run yet (no training forward so far)."""
+        return all(bool(layer._codebook.initted) for layer in self.rvq.layers)
 
     def decode(self, codes: Tensor) -> Tensor:
         """codes [B, T_t, k] long (k <= n_q, leading quantizers) -> vectors [B, C, T_t]."""

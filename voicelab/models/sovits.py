@@ -298,6 +298,12 @@ class SoVITS(nn.Module):
         quantizer run in eval mode whatever the model's mode, so codebooks are never updated
         here. `wav` [B, 1, T_s * hop] is required only with model.ssl_model_path.
         """
+        if not self.quantizer.initialised:
+            # an eval forward would k-means-initialise the codebooks from this one batch
+            raise VoicelabError(
+                "the semantic codebooks are not initialised yet: train stage 1 (SoVITS) before "
+                "extracting tokens, or load a trained checkpoint"
+            )
         with self._eval(self.content_encoder, self.quantizer):
             h, token_lens = self._content(spec, spec_lens, wav)
             codes = self.quantizer(h, token_lens).codes[..., 0]
