@@ -26,6 +26,7 @@ COMMANDS = [
     "checkpoints",
     "export",
     "synth",
+    "eval",
 ]
 
 
