@@ -27,6 +27,7 @@ COMMANDS = [
     "export",
     "synth",
     "eval",
+    "bench",
 ]
 
 
