@@ -636,9 +636,11 @@ class Trainer:
                 "before the first checkpoint: lower the learning rates (train.lr_g, train.lr_d, "
                 "train.lr_gpt) or set train.precision=fp32"
             )
-        scale, rollbacks = self.lr_scale * 0.5, self.rollbacks
+        # run-level counters survive the rollback; everything else comes from the checkpoint
+        scale, rollbacks, skipped = self.lr_scale * 0.5, self.rollbacks, self.skipped_steps
         self._restore(point.state)
         self.lr_scale, self.rollbacks, self.bad_in_a_row = scale, rollbacks, 0
+        self.skipped_steps = skipped
         self._epoch_cache = None
         msg = (
             f"{n} non-finite steps in a row: rolled back to {point.path.name} (step "
