@@ -28,6 +28,7 @@ COMMANDS = [
     "synth",
     "eval",
     "bench",
+    "corpus",
 ]
 
 
