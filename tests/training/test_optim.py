@@ -94,3 +94,16 @@ def test_nothing_trainable_is_an_error():
     m = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(VoicelabError, match="no trainable"):
         param_groups(m, 1e-3, 0.0)
+
+
+def test_semantic_gpt_unfreezes_its_last_blocks():
+    from voicelab.models.gpt import SemanticGPT
+
+    cfg = load_config("tiny", ["train.gpt_unfreeze_last=1"])
+    gpt = SemanticGPT(cfg.model, n_symbols=20, n_langs=2)
+    opt = build_gpt_optimizer(gpt, cfg.train)
+    trained = {id(p) for g in opt.param_groups for p in g["params"]}
+    blocks = gpt.transformer.h
+    assert all(id(p) not in trained for p in blocks[0].parameters())
+    assert all(id(p) in trained for p in blocks[-1].parameters())
+    assert all(id(p) in trained for p in gpt.head.parameters())

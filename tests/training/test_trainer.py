@@ -225,3 +225,15 @@ def test_nan_before_any_checkpoint_stops_clearly(tmp_path, monkeypatch):
         Trainer(voice, cfg, TrainOptions(run="n", tensorboard=False)).run()
     st = runfiles.read_status(voice.run_dir("n"))
     assert st["state"] == "failed" and "lower the learning rates" in st["message"]
+
+
+def test_gradient_accumulation_consumes_micro_batches(tmp_path):
+    """grad_accum=2 x batch 1: one optimiser step eats both training slices (one epoch)."""
+    voice = make_voice(tmp_path)
+    cfg = cfg_with("train.sovits_steps=1", "train.gpt_steps=1", "train.batch_size=1",
+                   "train.grad_accum=2", "train.eval_every=100")
+    assert Trainer(voice, cfg, TrainOptions(run="acc", tensorboard=False)).run() == EXIT_OK
+    state = ck.load_checkpoint(voice.run_dir("acc") / "checkpoints" / "step-00000002.pt")
+    assert (state[ck.K_EPOCH], state[ck.K_EPOCH_POS]) == (0, 2)
+    recs = [r for r in runfiles.read_metrics(voice.run_dir("acc")) if "loss/gpt" in r]
+    assert len(recs) == 1 and math.isfinite(recs[0]["loss/gpt"])

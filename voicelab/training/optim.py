@@ -136,8 +136,17 @@ def freeze_gpt_blocks(gpt: nn.Module, unfreeze_last: int) -> int:
 
 
 def build_gpt_optimizer(gpt: nn.Module, train_cfg: Any) -> torch.optim.AdamW:
-    """Stage-2 optimiser; freezes early blocks first when `gpt_unfreeze_last` > 0."""
-    freeze_gpt_blocks(gpt, int(train_cfg.gpt_unfreeze_last))
+    """Stage-2 optimiser; freezes early blocks first when `gpt_unfreeze_last` > 0.
+
+    A model with its own `freeze_all_but_last(n)` (voicelab.models.gpt.SemanticGPT: keeps the
+    last n blocks, the final norm and the head) decides what "the last n blocks" means; other
+    modules fall back to `freeze_gpt_blocks`.
+    """
+    n = int(train_cfg.gpt_unfreeze_last)
+    if n > 0 and hasattr(gpt, "freeze_all_but_last"):
+        gpt.freeze_all_but_last(n)
+    else:
+        freeze_gpt_blocks(gpt, n)
     groups = param_groups(gpt, train_cfg.lr_gpt, train_cfg.weight_decay, None, "gpt.")
     return _adamw(groups, train_cfg)
 
