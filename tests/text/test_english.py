@@ -60,7 +60,7 @@ def test_english_ipa_with_stress() -> None:
     assert "ˈ" in r.phones and "ː" in r.phones
     assert r.phones[-1] == "?" and "," in r.phones
     assert set(r.lang_ids) == {0}
-
+    assert r.words == ["Hello", " ", "world", ",", " ", "how", " ", "are", " ", "you", "?"]
     assert sum(r.word2ph) == len(r.phones) == len(r.ids)
     assert r.words[0] == "Hello" and r.word2ph[0] == 5
 

@@ -1,9 +1,9 @@
 """Offline English speech recognition (pocketsphinx) and word error rate.
 
 pocketsphinx ships its US-English acoustic model, dictionary and language model inside the
-wheel, so nothing is downloaded. It is a small, old recogniser: on clean read speech expect a
-word error rate of very roughly 5-40% (see benchmarks/results/asr.md), so its transcripts are
-stored as *unverified* and people are asked to proofread them.
+wheel, so nothing is downloaded. It is a small, old recogniser: on the speech fixtures its word
+error rate is 16% on clean read speech and 31% on noisy recordings (benchmarks/results/asr.md),
+so its transcripts are stored as *unverified* and people are asked to proofread them.
 """
 
 from __future__ import annotations

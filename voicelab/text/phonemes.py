@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from voicelab.errors import VoicelabError
 from voicelab.text import english, mandarin
-from voicelab.text.normalize import Run, clean_text, detect_lang, split_runs, split_sentences
+from voicelab.text.normalize import clean_text, detect_lang, split_runs, split_sentences
 from voicelab.text.symbols import LANG_TO_ID, LANGS, SPACE, SYMBOL_TO_ID
 
 __all__ = ["PhonemeResult", "phonemize", "split_sentences", "LANG_CHOICES"]
