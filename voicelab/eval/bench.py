@@ -31,6 +31,7 @@ RESULTS_DIR = BENCH_DIR / "results"
 EXPECTED = ("prepare", "asr", "synth", "train", "checkpoint", "ui")
 SKIP_KEYS = {"machine", "date", "commit", "dirty", "quick", "name", "argv"}
 MAX_KEY_FIGURES = 8
+LABEL_KEYS = ("name", "preset", "case", "voice", "condition", "device", "size", "stage")
 
 
 @dataclass
@@ -80,7 +81,9 @@ def key_figures(result: Any, limit: int = MAX_KEY_FIGURES) -> dict[str, Any]:
                 walk(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
         elif isinstance(obj, list):
             for i, v in enumerate(obj[:4]):
-                label = v.get("name") or v.get("preset") or v.get("case") if isinstance(v, dict) else None
+                label = None
+                if isinstance(v, dict):  # name a row by its first identifying field
+                    label = next((v[k] for k in LABEL_KEYS if isinstance(v.get(k), str)), None)
                 walk(v, f"{prefix}[{label or i}]", depth + 1)
         elif isinstance(obj, bool):
             return
