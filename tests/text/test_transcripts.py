@@ -72,6 +72,8 @@ def test_save_texts_marks_verified(voice) -> None:
     row = T.load_table(voice)[0]
     assert row.text == "The morning train left." and row.verified and row.source == "typed"
     assert T.save_texts(voice, {"slt_000.wav": "The morning train left."}) == 0
+    # the UI sends the whole table back: untouched rows (incl. empty ones) are not changes
+    assert T.save_texts(voice, {r.file: r.text for r in T.load_table(voice)}) == 0
     with pytest.raises(VoicelabError, match="not a slice"):
         T.save_texts(voice, {"nope.wav": "x"})
 

@@ -184,8 +184,8 @@ def save_texts(voice: Voice, texts: dict[str, str], lang: dict[str, str] | None 
             i = by_key[f]
             old = _row(voice, entries[i], state)
             new_lang = lang.get(f, entries[i].lang)
-            if text == old.text and old.verified and new_lang == entries[i].lang:
-                continue
+            if text == old.text and (old.verified or not text) and new_lang == entries[i].lang:
+                continue  # unchanged (a whole table is often sent back): not a change
             entries[i] = Entry(entries[i].path, entries[i].speaker, new_lang, text)
             if text:
                 state[f] = {"source": "typed", "verified": True, "text": text}
