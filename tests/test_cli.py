@@ -1,0 +1,97 @@
+"""The prepare / slice / features verbs end to end on real speech, their --help and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voicelab.cli import main
+from voicelab.data.manifest import read_list
+
+DATA = Path(__file__).resolve().parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("verb", ["prepare", "slice", "features"])
+def test_help(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--voice" in out and "--preset" in out and "--set" in out
+
+
+def test_module_entry_point():
+    r = subprocess.run([sys.executable, "-m", "voicelab", "--help"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0
+    for verb in ("prepare", "slice", "features"):
+        assert verb in r.stdout
+
+
+def test_prepare_slice_features_end_to_end(tmp_home, capsys):
+    wavs = [str(DATA / n) for n in ("slt_000.wav", "slt_001.wav", "rms_000.wav")]
+    assert main(["prepare", "--voice", "cli", "--preset", "tiny", *wavs]) == 0
+    out = capsys.readouterr().out
+    assert "slt_000.wav -> clean/slt_000.wav" in out
+    assert "warning: only 3 s of speech: aim for at least 60 s" in out
+    assert sorted(p.name for p in (tmp_home / "cli" / "raw").iterdir()) == [
+        "rms_000.wav", "slt_000.wav", "slt_001.wav"]  # fmt: skip
+
+    assert main(["slice", "--voice", "cli", "--preset", "tiny"]) == 0
+    assert "3 slices" in capsys.readouterr().out
+    entries = read_list(tmp_home / "cli" / "slices" / "dataset.list")
+    assert len(entries) == 3 and {e.speaker for e in entries} == {"cli"}
+
+    assert main(["features", "--voice", "cli", "--preset", "tiny", "--device", "cpu"]) == 0
+    assert "3 computed, 0 already cached" in capsys.readouterr().out
+    assert main(["features", "--voice", "cli", "--preset", "tiny", "--device", "cpu"]) == 0
+    assert "0 computed, 3 already cached" in capsys.readouterr().out
+
+
+def test_prepare_with_a_bad_file_exits_nonzero(tmp_home, tmp_path, capsys):
+    bad = tmp_path / "oops.mp3"
+    bad.write_bytes(b"\0" * 1000)
+    code = main(["prepare", "--voice", "mixed", "--preset", "tiny", str(bad), str(DATA / "slt_000.wav")])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "slt_000.wav -> clean/slt_000.wav" in captured.out  # the good file still went through
+    line = error_line(captured.err)
+    assert "1 of 2 file(s) could not be prepared" in line and "oops.mp3" in line
+
+
+def test_slice_from_list(tmp_home, mini_list, capsys):
+    assert main(["slice", "--voice", "imported", "--preset", "tiny", "--from-list", str(mini_list)]) == 0
+    assert "imported 3 clip(s)" in capsys.readouterr().out
+    texts = [e.text for e in read_list(tmp_home / "imported" / "slices" / "dataset.list")]
+    assert texts[1] == "She painted the old fence a bright shade of yellow."
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["slice", "--voice", "ghost"], "there is no voice 'ghost'"),
+        (["features", "--voice", "ghost"], "there is no voice 'ghost'"),
+        (["prepare", "--voice", "../up", str(DATA / "slt_000.wav")], "is not allowed"),
+        (["prepare", "--voice", "v", "--set", "audio.denoise_strength=2", str(DATA / "slt_000.wav")],
+         "denoise_strength must be between 0 and 1"),
+    ],
+)  # fmt: skip
+def test_failures_are_one_line(tmp_home, capsys, argv, needle):
+    assert main(argv) == 1
+    assert needle in error_line(capsys.readouterr().err)
+
+
+def test_features_before_slicing(tmp_home, capsys):
+    (tmp_home / "early").mkdir()
+    assert main(["features", "--voice", "early"]) == 1
+    assert "run `python -m voicelab slice --voice early` first" in error_line(capsys.readouterr().err)

@@ -1,0 +1,107 @@
+"""Config loading: presets, unknown keys, every problem reported at once, --set parsing, JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from voicelab.config import (
+    config_from_dict,
+    config_to_dict,
+    list_presets,
+    load_config,
+    load_config_json,
+    save_config_json,
+)
+from voicelab.errors import ConfigError
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small", "base"])
+def test_presets_load(preset):
+    cfg = load_config(preset)
+    assert cfg.preset == preset and cfg.audio.sample_rate == 32000
+    assert cfg.features.hop_length == 640 and cfg.slice.threshold_db == -34.0
+    assert preset in list_presets()
+
+
+def test_gpt_sovits_slicer_defaults():
+    s = load_config("tiny").slice
+    assert (s.threshold_db, s.min_length_ms, s.min_interval_ms, s.hop_ms, s.max_sil_kept_ms) == (
+        -34.0, 4000, 300, 10, 500)  # fmt: skip
+    assert (s.max_length_s, s.min_keep_s) == (12.0, 0.6)
+
+
+def test_unknown_keys_and_sections_are_errors():
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"audio": {"sample_rat": 32000}, "nonsense": {}})
+    msg = str(e.value)
+    assert "unknown key audio.sample_rat" in msg and "sample_rate" in msg  # lists known keys
+    assert "unknown section [nonsense]" in msg
+
+
+def test_every_problem_at_once():
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(
+            {
+                "audio": {"denoise_strength": 1.5, "target_lufs": 3.0},
+                "slice": {"min_length_ms": 100, "threshold_db": 5.0},
+                "features": {"win_length": 4096},
+                "train": {"batch_size": "four"},
+            }
+        )
+    problems = e.value.problems
+    for needle in ("denoise_strength", "target_lufs", "min_length_ms", "threshold_db",
+                   "win_length", "train.batch_size must be a whole number"):  # fmt: skip
+        assert any(needle in p for p in problems), needle
+    assert len(problems) >= 6
+
+
+def test_set_overrides_parse_toml_values():
+    cfg = load_config(
+        "tiny",
+        [
+            "audio.denoise=false",
+            "audio.target_lufs=-23",  # int -> float
+            "slice.method=vad",  # bare word -> string
+            "model.upsample_rates=[10, 8, 2, 2, 2]",
+            'train.device="cpu"',
+        ],
+    )
+    assert cfg.audio.denoise is False and cfg.audio.target_lufs == -23.0
+    assert cfg.slice.method == "vad" and cfg.model.upsample_rates == (10, 8, 2, 2, 2)
+    assert cfg.train.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    "item,needle",
+    [
+        ("audio.target_lufs", "expected section.key=value"),
+        ("target_lufs=-20", "section.key"),
+        ("audio.denoise=maybe", "true or false"),
+        ("slice.method=fast", "not one of"),
+        ("audio.sample_rate=12345", "not a supported rate"),
+    ],
+)
+def test_bad_overrides(item, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config("tiny", [item])
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(ConfigError, match="choose one of .*tiny"):
+        load_config("no-such-preset")
+
+
+def test_hop_must_match_the_decoder():
+    with pytest.raises(ConfigError, match="upsample_rates"):
+        load_config("tiny", ["features.hop_length=320"])
+
+
+def test_json_round_trip(tmp_path):
+    cfg = load_config("small", ["audio.denoise_strength=0.6"])
+    d = config_to_dict(cfg)
+    json.dumps(d)
+    assert config_from_dict(d) == cfg
+    save_config_json(cfg, tmp_path / "config.json")
+    assert load_config_json(tmp_path / "config.json") == cfg
