@@ -475,6 +475,24 @@ def test_rng_capture_restore_through_a_file(tmp_path: Path) -> None:
         ck.restore_rng(state[ck.K_RNG], generators={"other": torch.Generator()})
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_rng_and_cuda_tensors(tmp_path: Path) -> None:
+    torch.cuda.manual_seed(5)
+    torch.rand(3, device="cuda")
+    state = trained(1).state()
+    state[ck.K_MODELS]["gpu"] = {"w": torch.randn(4, device="cuda")}
+    state[ck.K_RNG] = ck.capture_rng()
+    expected = torch.rand(4, device="cuda")
+    ck.save_checkpoint(tmp_path, state)
+    torch.cuda.manual_seed(99)
+    loaded = ck.find_resume(tmp_path).state
+    assert loaded[ck.K_MODELS]["gpu"]["w"].device.type == "cpu"  # map_location="cpu"
+    assert torch.equal(loaded[ck.K_MODELS]["gpu"]["w"], state[ck.K_MODELS]["gpu"]["w"].cpu())
+    ck.restore_rng(loaded[ck.K_RNG])
+    assert torch.equal(torch.rand(4, device="cuda"), expected)
+
+
 def test_gaussian_cache_is_restored() -> None:
     np.random.seed(3)
     random.seed(3)

@@ -623,7 +623,9 @@ def capture_rng(generators: dict[str, torch.Generator] | None = None) -> dict[st
             "cached_gaussian": float(cached),
         },
         "torch": torch.get_rng_state(),
-        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+        # the current GPU only: under DDP each rank owns one device, and get_rng_state_all()
+        # would create a CUDA context on every GPU from every rank
+        "cuda": [torch.cuda.get_rng_state()] if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
         "generators": {k: g.get_state() for k, g in (generators or {}).items()},
     }
     return d
@@ -639,15 +641,7 @@ def restore_rng(d: dict[str, Any], generators: dict[str, torch.Generator] | None
     torch.set_rng_state(d["torch"].cpu())
     saved_cuda = list(d.get("cuda") or [])
     if saved_cuda and torch.cuda.is_available():
-        count = torch.cuda.device_count()
-        if count != len(saved_cuda):
-            log.warning(
-                "the checkpoint holds RNG states for %d GPUs but %d are visible: restoring the "
-                "first %d; random draws will differ from an uninterrupted run",
-                len(saved_cuda), count, min(count, len(saved_cuda)),
-            )  # fmt: skip
-        for i, s in enumerate(saved_cuda[:count]):
-            torch.cuda.set_rng_state(s.cpu(), device=i)
+        torch.cuda.set_rng_state(saved_cuda[0].cpu())  # onto the current device
     elif saved_cuda:
         log.warning("the checkpoint was saved on a GPU; resuming on the CPU, GPU RNG not restored")
     saved_gens = d.get("generators") or {}
