@@ -146,6 +146,7 @@ def plot_sentences(result: EvalResult, out: Path) -> Path:
     a2.bar(idx, mcd, 0.6, color="tab:purple")
     a2.set_ylabel("MCD-DTW dB")
     a2.set_xlabel("sentence")
+    a2.set_xticks(idx)
     a1.set_title("Per-sentence intelligibility and spectral distance")
     return _save(fig, out)
 
