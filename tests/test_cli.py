@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,6 @@ from voicelab.cli import main
 from voicelab.data.manifest import read_list
 
 DATA = Path(__file__).resolve().parent / "data"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def error_line(err: str) -> str:
@@ -28,14 +25,6 @@ def test_help(verb, capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--voice" in out and "--preset" in out and "--set" in out
-
-
-def test_module_entry_point():
-    r = subprocess.run([sys.executable, "-m", "voicelab", "--help"], cwd=REPO,
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0
-    for verb in ("prepare", "slice", "features"):
-        assert verb in r.stdout
 
 
 def test_prepare_slice_features_end_to_end(tmp_home, capsys):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from voicelab.audio.pipeline import extract_features
 from voicelab.commands.common import add_config_args, add_voice_arg, resolve_config, voice_from_args
 from voicelab.commands.prepare import TqdmProgress
 
@@ -24,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here so that `--help` of every verb does not wait for torch and scipy
+    from voicelab.audio.pipeline import extract_features
+
     cfg = resolve_config(args)
     voice = voice_from_args(args)
     with TqdmProgress("features", unit="slice") as progress:

@@ -7,7 +7,6 @@ import sys
 
 from tqdm import tqdm
 
-from voicelab.audio.pipeline import prepare_files
 from voicelab.commands.common import add_config_args, add_voice_arg, resolve_config, voice_from_args
 from voicelab.errors import VoicelabError
 
@@ -52,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here so that `--help` of every verb does not wait for torch and scipy
+    from voicelab.audio.pipeline import prepare_files
+
     cfg = resolve_config(args)
     voice = voice_from_args(args, must_exist=False)
     with TqdmProgress("prepare") as progress:

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import sys
 
-from voicelab.audio.pipeline import import_list, slice_voice
 from voicelab.commands.common import add_config_args, add_voice_arg, resolve_config, voice_from_args
 from voicelab.commands.prepare import TqdmProgress
 from voicelab.errors import VoicelabError
@@ -35,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here so that `--help` of every verb does not wait for torch and scipy
+    from voicelab.audio.pipeline import import_list, slice_voice
+
     cfg = resolve_config(args)
     if args.method:
         cfg = dataclasses.replace(cfg, slice=dataclasses.replace(cfg.slice, method=args.method))
