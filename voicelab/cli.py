@@ -29,6 +29,7 @@ COMMANDS = [
     "eval",
     "bench",
     "corpus",
+    "pretrain",
 ]
 
 
