@@ -55,12 +55,15 @@ class SemanticQuantizer(nn.Module):
         EMA updates, dead-code statistics and the commitment loss (via ResidualVQ's mask)."""
         t = x.shape[-1]
         mask = torch.arange(t, device=x.device)[None, :] < token_lens[:, None]  # [B, T_t]
-        xt = x.transpose(1, 2).float()  # the codebooks are fp32; EMA in half precision drifts
-        q, codes, losses = self.rvq(xt, mask=mask)
-        used = int((codes[0, 0] >= 0).sum().item()) if codes.numel() else self.n_q
-        # Decoded after the forward, i.e. from the codebook as this step's EMA update / dead-code
-        # replacement left it: the same lookup synthesis from tokens does.
-        first = self.decode(codes[..., :1].clamp_min(0))
+        xt = x.transpose(1, 2).float()
+        # fp32 even under autocast: nearest-codeword distances and the EMA / k-means updates of
+        # the codebooks drift or pick wrong codes in half precision
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            q, codes, losses = self.rvq(xt, mask=mask)
+            used = int((codes[0, 0] >= 0).sum().item()) if codes.numel() else self.n_q
+            # Decoded after the forward, i.e. from the codebook as this step's EMA update /
+            # dead-code replacement left it: the same lookup synthesis from tokens does.
+            first = self.decode(codes[..., :1].clamp_min(0))
         # straight-through for the first-layer path too, so its prior's gradient reaches the
         # content encoder (the codebooks themselves learn by EMA, not by gradient)
         first = xt + (first.transpose(1, 2) - xt).detach()
@@ -85,7 +88,8 @@ class SemanticQuantizer(nn.Module):
             # ("skipped") ourselves so this also works for a model with one quantizer
             pad = codes.new_full((*codes.shape[:-1], self.n_q - codes.shape[-1]), -1)
             codes = torch.cat([codes, pad], dim=-1)
-        out = self.rvq.get_output_from_indices(codes)  # [B, T_t, C]
+        with torch.autocast(device_type=codes.device.type, enabled=False):
+            out = self.rvq.get_output_from_indices(codes)  # [B, T_t, C]
         return out.transpose(1, 2)
 
     def decode_first(self, tokens: Tensor) -> Tensor:
