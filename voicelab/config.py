@@ -190,6 +190,8 @@ class ModelConfig:
             p.append("model.resblock_kernel_sizes and model.resblock_dilations must not be empty")
         if any(k < r for k, r in zip(self.upsample_kernel_sizes, self.upsample_rates)):
             p.append("each model.upsample_kernel_sizes entry must be >= its upsample rate")
+        if any(r == 1 and (k - r) % 2 for k, r in zip(self.upsample_kernel_sizes, self.upsample_rates)):
+            p.append("an upsample rate of 1 needs an odd model.upsample_kernel_sizes entry")
         if self.upsample_initial_channel < 2 ** len(self.upsample_rates):
             p.append("model.upsample_initial_channel must be >= 2 ** len(model.upsample_rates) "
                      "(the generator halves its channels at every upsampling)")
