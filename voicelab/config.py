@@ -306,6 +306,9 @@ class SynthConfig:
     max_tokens_per_phone: float = 6.0  # cap on generated tokens relative to the phoneme count
     noise_scale: float = 0.5  # spread of the SoVITS prior sample (0 = its mean: flat, stable)
     max_sentence_chars: int = 200  # longer sentences are split at commas, then spaces
+    # torch CPU threads while synthesizing (0 = torch's default). 1 is fastest on a 2-core or
+    # busy machine (e.g. while training runs): small ops pay more for thread sync than they gain
+    cpu_threads: int = 1
 
     def problems(self) -> list[str]:
         p = []
@@ -321,6 +324,8 @@ class SynthConfig:
             p.append("synth.noise_scale must be between 0 and 2")
         if self.max_sentence_chars < 8:
             p.append("synth.max_sentence_chars must be at least 8")
+        if self.cpu_threads < 0:
+            p.append("synth.cpu_threads must be >= 0 (0 = torch's default)")
         return p
 
 

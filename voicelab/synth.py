@@ -42,7 +42,7 @@ from voicelab.config import Config, config_from_dict
 from voicelab.errors import AudioError, ConfigError, VoicelabError
 from voicelab.export import BundleError, load_bundle, load_weights
 from voicelab.models.build import build_gpt, build_sovits
-from voicelab.models.gpt import SemanticGPT
+from voicelab.models.gpt import SemanticGPT, cpu_threads
 from voicelab.models.sampling import check_sampling_args
 from voicelab.models.sovits import SoVITS
 from voicelab.text import symbols
@@ -254,7 +254,7 @@ class Synthesizer:
             audio = audio * np.float32(ceiling / peak)
         return audio.astype(np.float32)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def prepare_reference(
         self, reference_audio: Any, reference_text: str | None = None, reference_lang: str = "en"
     ) -> Reference:
@@ -309,7 +309,7 @@ class Synthesizer:
     # synthesis
     # ---------------------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _sentence(
         self, text: str, lang: str, ref: Reference, gen: torch.Generator, opts: dict[str, Any],
         speed: float, warnings: list[str],
@@ -379,9 +379,17 @@ class Synthesizer:
         if not isinstance(text, str) or not text.strip():
             raise VoicelabError("the text is empty: type what the voice should say")
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        with cpu_threads(self.device, s.cpu_threads):
+            return self._synthesize(t0, text, lang, reference_audio, reference_text,
+                                    reference_lang or lang, opts, speed, seed)  # fmt: skip
 
-        ref = self.prepare_reference(reference_audio, reference_text, reference_lang or lang)
+    def _synthesize(
+        self, t0: float, text: str, lang: str, reference_audio: Any, reference_text: str | None,
+        reference_lang: str, opts: dict[str, Any], speed: float, seed: int,
+    ) -> SynthResult:
+        s = self.cfg.synth
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        ref = self.prepare_reference(reference_audio, reference_text, reference_lang)
         warnings = list(ref.warnings)
         pieces, infos, first = [], [], None
         pause = np.zeros(int(round(s.sentence_pause_s * self.sample_rate)), dtype=np.float32)

@@ -21,13 +21,15 @@ transformers KV cache, so a step costs O(length) instead of O(length^2).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import GPT2Config, GPT2Model
-from transformers.cache_utils import DynamicCache
 
 from voicelab.config import ModelConfig
 from voicelab.data.batch import Batch
@@ -35,6 +37,25 @@ from voicelab.errors import VoicelabError
 from voicelab.models.sampling import check_sampling_args, sample_next
 
 IGNORE_INDEX = -100
+# Token-by-token decoding on a CPU is a long chain of tiny ops: with several intra-op threads the
+# synchronisation costs more than the arithmetic (measured 1.1 vs 9.6 ms CPU per token on the
+# tiny preset with 2 threads), so the sampling loop runs single-threaded and restores the
+# setting afterwards. The SoVITS decoder, with large convolutions, keeps every thread.
+GEN_CPU_THREADS = 1
+
+
+@contextmanager
+def cpu_threads(device: torch.device, n: int) -> Iterator[None]:
+    """Run the block with at most `n` torch CPU threads (no-op off the CPU or for n <= 0)."""
+    old = torch.get_num_threads()
+    if device.type != "cpu" or n <= 0 or old <= n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @dataclass
@@ -234,6 +255,33 @@ class SemanticGPT(nn.Module):
         hidden = self.transformer(inputs_embeds=embeds, use_cache=False).last_hidden_state
         return self.head(hidden[0, phone_ids.shape[1] :]).float()
 
+    def _decode(self, x: Tensor, cache: KVCache) -> Tensor:
+        """The GPT-2 blocks run by hand on a preallocated KV cache (inference only, no dropout).
+
+        x: [1, T, D] new input embeddings (T > 1 only for the prefix, when the cache is empty)
+        -> [1, T, D] final hidden states. Same math as GPT2Model.forward (pre-LN blocks, learned
+        positions, scaled dot-product attention); `score` runs the real GPT2Model and the tests
+        check both agree. Why by hand: GPT2Model's per-call overhead (mask construction, cache
+        objects, output wrappers) is ~10x the arithmetic of a small model's one-token step.
+        """
+        t, start = x.shape[1], cache.length
+        if t > 1 and start:
+            raise ValueError("only the prefix may be fed several positions at once")
+        tr = self.transformer
+        pos = torch.arange(start, start + t, device=x.device)
+        h = x + tr.wpe(pos).unsqueeze(0)
+        n_head, d = self.config.n_head, self.config.n_embd
+        for i, block in enumerate(tr.h):
+            q, k, v = block.attn.c_attn(block.ln_1(h)).split(d, dim=2)
+            q, k, v = (z.view(1, t, n_head, d // n_head).transpose(1, 2) for z in (q, k, v))
+            keys, values = cache.append(i, k, v)
+            # a single new query may see every cached key; the prefix needs the causal mask
+            o = F.scaled_dot_product_attention(q, keys, values, is_causal=t > 1, scale=block.attn.scaling)
+            h = h + block.attn.c_proj(o.transpose(1, 2).reshape(1, t, d))
+            h = h + block.mlp(block.ln_2(h))
+        cache.length += t
+        return tr.ln_f(h)
+
     @torch.no_grad()
     def generate(
         self,
@@ -277,41 +325,62 @@ class SemanticGPT(nn.Module):
         # the last generated token is never fed back, so `room` positions allow room tokens
         max_new = min(max_new_tokens, room)
         history = prompt_tokens.long() if prompt_tokens is not None else phone_ids.new_zeros(1, 0)
-        cache = DynamicCache(config=self.config)
-        pos = torch.arange(embeds.shape[1], device=embeds.device).unsqueeze(0)
+        cache = KVCache(self.config, embeds.shape[1] + max_new, embeds.device, embeds.dtype)
+        with cpu_threads(embeds.device, GEN_CPU_THREADS):
+            return self._sample_loop(
+                embeds, cache, history, max_new, min_new_tokens, generator, return_logits,
+                dict(top_k=top_k, top_p=top_p, temperature=temperature,
+                     repetition_penalty=repetition_penalty),
+            )  # fmt: skip
+
+    def _sample_loop(
+        self, embeds: Tensor, cache: KVCache, history: Tensor, max_new: int, min_new_tokens: int,
+        generator: torch.Generator | None, return_logits: bool, sampling: dict[str, Any],
+    ) -> GenerationResult:
         out = []
         logits_log = []
         hit_cap = True
         x = embeds
         for step in range(max_new):
-            hidden = self.transformer(
-                inputs_embeds=x, past_key_values=cache, position_ids=pos, use_cache=True
-            ).last_hidden_state
+            hidden = self._decode(x, cache)
             logits = self.head(hidden[:, -1]).float()  # [1, vocab]
             if return_logits:
                 logits_log.append(logits[0])
             if step < min_new_tokens:
                 logits = logits.clone()
                 logits[:, self.eos_id] = float("-inf")
-            nxt = sample_next(
-                logits,
-                top_k=top_k,
-                top_p=top_p,
-                temperature=temperature,
-                repetition_penalty=repetition_penalty,
-                history=history,
-                generator=generator,
-            )  # [1]
+            nxt = sample_next(logits, history=history, generator=generator, **sampling)  # [1]
             if int(nxt) == self.eos_id:
                 hit_cap = False
                 break
             out.append(nxt)
             history = torch.cat([history, nxt.view(1, 1)], 1)
             x = self.token_embeds(nxt.view(1, 1))
-            pos = pos[:, -1:] + 1
         tokens = torch.cat(out) if out else phone_ids.new_zeros(0)
         step_logits = torch.stack(logits_log) if return_logits else None
         return GenerationResult(tokens=tokens.long(), hit_cap=hit_cap, step_logits=step_logits)
+
+
+class KVCache:
+    """Keys and values of every layer, preallocated to the longest sequence of one generation.
+
+    keys / values: [n_layer, 1, n_head, max_len, head_dim]; positions [0, length) are filled.
+    Writing in place avoids re-allocating (torch.cat) the whole cache at every step.
+    """
+
+    def __init__(self, config: GPT2Config, max_len: int, device: torch.device, dtype: torch.dtype):
+        hd = config.n_embd // config.n_head
+        shape = (config.n_layer, 1, config.n_head, max_len, hd)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store k, v [1, H, T, hd] after the filled part; return all keys/values so far."""
+        end = self.length + k.shape[2]
+        self.keys[layer, :, :, self.length : end] = k
+        self.values[layer, :, :, self.length : end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
 
 def count_parameters(module: nn.Module) -> int:
