@@ -77,6 +77,9 @@ def test_load_and_collate(tmp_path, mini_list):
     bt = data.collate([0, 2], with_tokens=True)
     assert bt.tokens.shape[0] == 2 and bt.style.shape == (2, 4)
     assert bt.token_lens.tolist() == [data.items[0].frames // 2, data.items[2].frames // 2]
+    light = data.collate([0, 2], with_tokens=True, audio=False)  # stage 2: no audio copied
+    assert light.spec.shape[-1] == light.wav.shape[-1] == light.ref_mel.shape[-1] == 0
+    assert torch.equal(light.tokens, bt.tokens) and torch.equal(light.phone_ids, bt.phone_ids)
 
 
 def test_reference_is_same_speaker(tmp_path, mini_list):

@@ -204,20 +204,39 @@ class VoiceData:
         start = int(torch.randint(0, src.frames - length + 1, (1,), generator=g))
         return src.mel[:, start : start + length]
 
-    def collate(self, indices: list[int], epoch: int = 0, with_tokens: bool = False) -> Batch:
-        """Batch of items (indices into self.items), zero padded; see Batch for shapes."""
+    def collate(
+        self, indices: list[int], epoch: int = 0, with_tokens: bool = False, audio: bool = True
+    ) -> Batch:
+        """Batch of items (indices into self.items), zero padded; see Batch for shapes.
+
+        audio=False (stage 2, where the GPT reads only phonemes, tokens and style vectors)
+        leaves spec / mel / wav / ref_mel empty ([B, C, 0], lengths 0): padding and copying
+        spectrograms there would be most of a GPT step's time.
+        """
         items = [self.items[i] for i in indices]
-        refs = [self.reference(i, epoch) for i in indices]
+        if audio:
+            refs = [self.reference(i, epoch) for i in indices]
+            spec = _pad_stack([it.spec for it in items])
+            mel = _pad_stack([it.mel for it in items])
+            spec_lens = torch.tensor([it.frames for it in items])
+            wav = _pad_stack([it.wav for it in items]).unsqueeze(1)
+            ref_mel, ref_lens = _pad_stack(refs), torch.tensor([r.shape[-1] for r in refs])
+        else:
+            b, it0 = len(items), items[0]
+            spec = it0.spec.new_zeros(b, it0.spec.shape[0], 0)
+            mel = ref_mel = it0.mel.new_zeros(b, it0.mel.shape[0], 0)
+            wav = it0.wav.new_zeros(b, 1, 0)
+            spec_lens = ref_lens = torch.zeros(b, dtype=torch.long)
         batch = Batch(
             phone_ids=_pad_stack([it.phone_ids for it in items], 0),
             phone_lens=torch.tensor([len(it.phone_ids) for it in items]),
             lang_ids=_pad_stack([it.lang_ids for it in items], 0),
-            spec=_pad_stack([it.spec for it in items]),
-            mel=_pad_stack([it.mel for it in items]),
-            spec_lens=torch.tensor([it.frames for it in items]),
-            wav=_pad_stack([it.wav for it in items]).unsqueeze(1),
-            ref_mel=_pad_stack(refs),
-            ref_lens=torch.tensor([r.shape[-1] for r in refs]),
+            spec=spec,
+            mel=mel,
+            spec_lens=spec_lens,
+            wav=wav,
+            ref_mel=ref_mel,
+            ref_lens=ref_lens,
             texts=tuple(it.text for it in items),
         )
         if with_tokens:

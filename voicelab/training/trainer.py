@@ -334,7 +334,8 @@ class Trainer:
             self.epoch_pos = 0
         idx = [self.data.train[i] for i in order[self.epoch_pos]]
         self.epoch_pos += 1
-        return self.data.collate(idx, self.epoch, with_tokens=with_tokens)
+        # stage 2 (with_tokens) needs no spectrograms or audio: skip copying them
+        return self.data.collate(idx, self.epoch, with_tokens=with_tokens, audio=not with_tokens)
 
     # =======================================================================================
     # stages
@@ -731,7 +732,8 @@ class Trainer:
             try:
                 for i in range(0, len(self.data.val), bs):
                     idx = self.data.val[i : i + bs]
-                    batch = self.data.collate(idx, 0, with_tokens=stage == "gpt").to(self.device)
+                    gpt = stage == "gpt"
+                    batch = self.data.collate(idx, 0, with_tokens=gpt, audio=not gpt).to(self.device)
                     with self._autocast():
                         if stage == "sovits":
                             out = m(batch)
