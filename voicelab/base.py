@@ -128,8 +128,8 @@ def read_base(path: Path | str, verify_hash: bool = True) -> BaseInfo:
             f"{st_path.name} was shipped by voicelab {meta.get('voicelab_version')}, newer than "
             f"this one ({__version__}): update voicelab to use it"
         )
-    if meta.get("symbols_version") != symbols.SYMBOLS_VERSION or meta.get("n_symbols") != symbols.NUM_SYMBOLS \
-            or meta.get("n_langs") != symbols.NUM_LANGS:
+    table = (meta.get("symbols_version"), meta.get("n_symbols"), meta.get("n_langs"))
+    if table != (symbols.SYMBOLS_VERSION, symbols.NUM_SYMBOLS, symbols.NUM_LANGS):
         raise BaseModelError(
             f"{st_path.name} was trained with phoneme table v{meta.get('symbols_version')} "
             f"({meta.get('n_symbols')} symbols, {meta.get('n_langs')} languages), this voicelab "
@@ -141,7 +141,8 @@ def read_base(path: Path | str, verify_hash: bool = True) -> BaseInfo:
     try:
         config_from_dict(meta["config"])
     except ConfigError as e:
-        raise BaseModelError(f"{json_path.name} holds a config this voicelab cannot build ({e})") from None
+        raise BaseModelError(f"{json_path.name} holds a config this voicelab cannot build "
+                             f"({e}): use the voicelab version that shipped it") from None
     if verify_hash:
         h = hashlib.sha256()
         with open(st_path, "rb") as f:
@@ -197,7 +198,9 @@ def default_from(cfg: Config, folder: Path | str | None = None) -> Path | None:
     return None
 
 
-def resolve_from(value: str | Path | None, cfg: Config, folder: Path | str | None = None) -> Path | None:
+def resolve_from(
+    value: str | Path | None, cfg: Config, folder: Path | str | None = None
+) -> Path | None:
     """What `train --from VALUE` means, as a path for TrainOptions.from_path (None = scratch).
 
     None or "auto": the matching shipped base if there is one (default_from), else scratch.
@@ -222,10 +225,95 @@ def resolve_from(value: str | Path | None, cfg: Config, folder: Path | str | Non
                 f"--from base: there is no pretrained base in {where}. Train one "
                 "(docs/pretraining.md), or leave out --from to train from scratch"
             )
-        diffs = bases[0].mismatch(cfg)
+        diffs, made = bases[0].mismatch(cfg), bases[0].meta.get("preset")
         raise BaseModelError(
-            f"--from base: {bases[0].path.name} was made with preset {bases[0].meta.get('preset')!r}, "
+            f"--from base: {bases[0].path.name} was made with preset {made!r}, "
             f"whose architecture differs from {cfg.preset!r} ({'; '.join(diffs[:3])}): train with "
-            f"--preset {bases[0].meta.get('preset')}, or use --from none"
+            f"--preset {made}, or use --from none"
         )
     return Path(text).expanduser()
+
+
+# --------------------------------------------------------------------------------------------
+# The model card
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return "-" if v is None else str(v)
+
+
+def _data_section(meta: dict[str, Any], manifest: dict[str, Any] | None) -> list[str]:
+    """The corpus builder's card up to its training part, or a table from the corpus list."""
+    if manifest:
+        from voicelab.corpus.modelcard import render
+
+        return [render(manifest).split("\n## Training\n", 1)[0].rstrip(), ""]
+    c = meta["corpus"]
+    speakers = c.get("speakers") or {}
+    return [
+        "# voicelab base model: model card", "",
+        f"Corpus {c.get('corpus')}: {c.get('clips')} clips, {_fmt(c.get('hours'))} hours, "
+        f"{len(speakers)} speakers. **No corpus.json: the licence of each source was not "
+        "recorded by `python -m voicelab corpus`.**", "",
+        "## Data", "", "| speaker | clips | minutes |", "|---|---|---|",
+        *[f"| {s} | {v['clips']} | {v['seconds'] / 60:.1f} |" for s, v in speakers.items()], "",
+    ]  # fmt: skip
+
+
+def _eval_section(evals: dict[str, dict[str, Any]]) -> list[str]:
+    if not evals:
+        return ["Not evaluated on unseen voices when shipped: follow docs/pretraining.md "
+                "(Evaluate), then ship again with --force --eval DIR."]  # fmt: skip
+    lines = ["Unseen voices fine-tuned from this base (`python -m voicelab eval`):", "",
+             "| voice | WER | real voice WER | similarity to target | closest base voice |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for v, s in evals.items():
+        closest = s.get("closest_other")
+        sim_other = (s.get("sim_others") or {}).get(closest)
+        lines.append(f"| {v} | {_fmt(s.get('wer'))} | {_fmt(s.get('real_wer'))} | "
+                     f"{_fmt(s.get('sim_target'))} | {closest or '-'} {_fmt(sim_other)} |")
+    return lines
+
+
+def render_card(meta: dict[str, Any], manifest: dict[str, Any] | None) -> str:
+    """MODEL_CARD.md of a base: data (from corpus.json where the corpus builder wrote one),
+    training, metrics and licence, all from the base's JSON `meta`."""
+    t, st, m = meta["training"], meta["steps"], meta["config"]["model"]
+    tr = meta["config"]["train"]
+    commit = (meta["source"].get("commit") or "unknown")[:10]
+    losses = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(meta["metrics"].items()))
+    vals = ", ".join(f"{k} {_fmt(v)}" for k, v in meta["validation"].items())
+    disc = "included" if meta["with_discriminators"] else "left out (size cap)"
+    lic = meta["licence"]
+    if lic["checked_shippable"]:
+        lic_text = ("Every source was checked as shippable by the corpus builder; the weights "
+                    "carry the terms of the most restrictive source above (attribution for CC "
+                    "BY sources).")  # fmt: skip
+    else:
+        lic_text = ("**The licences of the sources were not verified by voicelab** (shipped "
+                    "with --allow-unverified-licence): check them before distributing these "
+                    "weights.")  # fmt: skip
+    lines = [
+        *_data_section(meta, manifest),
+        "## Training", "",
+        f"- Preset `{meta.get('preset')}` (hidden {m['hidden']}, GPT {m['gpt_layers']} x "
+        f"{m['gpt_hidden']}): `python -m voicelab pretrain --corpus "
+        f"{meta['corpus'].get('corpus')} --preset {meta.get('preset')}`",
+        f"- Steps: SoVITS {st['sovits']}, GPT {st['gpt']} (batch {tr['batch_size']} x "
+        f"grad_accum {tr['grad_accum']})",
+        f"- Hardware and wall-clock hours: {t.get('device') or 'unknown'}, "
+        f"{_fmt(t.get('hours'), 2)} h",
+        f"- voicelab {meta['voicelab_version']}, commit {commit}, {meta['source']['checkpoint']}",
+        f"- Weights: fp16 EMA of SoVITS and GPT, discriminators {disc}; "
+        f"{meta['bytes'] / 1e6:.1f} MB",
+        "", "## Metrics", "",
+        f"Training losses at the checkpoint: {losses or 'none logged'}. "
+        f"Best validation losses: {vals or 'none (no validation slices)'}.", "",
+        *_eval_section(meta["eval"]),
+        "", "## Licence of the model", "",
+        (f"{lic['stated']}. " if lic.get("stated") else "") + lic_text,
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 CORPUS_LIST = "corpus.list"
 CORPUS_JSON = "corpus.json"
 PRETRAIN_JSON = "pretrain.json"  # in the training folder: which corpus it points at
+CORPUS_KEYS = ("corpus", "clips", "hours", "speakers", "dev_voice_clips")  # copied into a base
 
 
 @dataclass
@@ -121,8 +122,8 @@ def _memory_note(seconds: float, cfg: Config) -> str | None:
     per_s = 4 * (sr + (f.n_fft // 2 + 1 + f.n_mels) * sr / f.hop_length)
     need = seconds * per_s
     try:
-        avail = next(int(line.split()[1]) * 1024 for line in
-                     Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemAvailable:"))  # fmt: skip
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        avail = next(int(x.split()[1]) * 1024 for x in lines if x.startswith("MemAvailable:"))
     except (OSError, StopIteration, ValueError, IndexError):
         return None
     if need > 0.8 * avail:
@@ -150,14 +151,16 @@ def prepare_pretrain(
 
     corpus = Path(corpus).expanduser().resolve()
     entries = read_corpus_dir(corpus)
-    voice = get_voice(validate_name(name or default_name(corpus), "pretraining folder name"), base=home)
+    name = validate_name(name or default_name(corpus), "pretraining folder name")
+    voice = get_voice(name, base=home)
     voice.create()
     dev = [e for e in entries if exclude.exclusion_reason(e.speaker, e.text, e.path)]
     if dev and not allow_dev_voices:
         e = dev[0]
+        why = exclude.exclusion_reason(e.speaker, e.text, e.path)
         raise VoicelabError(
             f"{len(dev)} clip(s) of {corpus / CORPUS_LIST} are development voices or held-out "
-            f"sentences (first: {Path(e.path).name}, {exclude.exclusion_reason(e.speaker, e.text, e.path)}): "
+            f"sentences (first: {Path(e.path).name}, {why}): "
             "a base must not hear them, or evaluating on them means nothing. Rebuild the corpus "
             "with `python -m voicelab corpus` (it leaves them out)"
         )
@@ -183,7 +186,8 @@ def prepare_pretrain(
         try:
             s["seconds"] += sf.info(str(path)).duration
         except RuntimeError as err:
-            raise VoicelabError(f"{path} is not readable audio ({err}): rebuild the corpus") from None
+            raise VoicelabError(f"{path} is not readable audio ({err}): rebuild the corpus") \
+                from None
     if ps.copied:
         ps.notes.append(f"{ps.copied} clip(s) with shared file names were copied into "
                         f"{voice.slices} (hard links are impossible there)")  # fmt: skip
@@ -278,7 +282,7 @@ def _source_state(source: Path) -> tuple[dict[str, Any], Path, Path]:
         point = ck.find_resume(source)
         if point is None:
             raise VoicelabError(f"{source} holds no checkpoint: give a pretraining run folder "
-                                "(workspace/pretrain-NAME/runs/RUN) or a checkpoint .pt")  # fmt: skip
+                                "(workspace/pretrain-NAME/runs/RUN) or a checkpoint .pt")
         for p, why in point.skipped:
             log.warning("skipped damaged checkpoint %s: %s", p.name, why)
         return point.state, point.path, source
@@ -295,7 +299,8 @@ def _half(name: str, t: Any, kept: list[str]) -> Any:
     if not t.is_floating_point():
         return t.clone()
     if not bool(torch.isfinite(t).all()):
-        raise VoicelabError(f"{name} holds NaN/Inf values: the run diverged; ship an earlier checkpoint")
+        raise VoicelabError(f"{name} holds NaN/Inf values: the run diverged; ship an earlier "
+                            "checkpoint")
     if t.numel() and float(t.abs().max()) > 60000.0:  # fp16 tops out at 65504
         kept.append(name)
         return t.float().clone()
@@ -319,25 +324,64 @@ def _device_of(run_dir: Path) -> str | None:
     p = run_dir / "train.log"
     if not p.is_file():
         return None
-    found = re.findall(r"; device (\S+), (\d+) process", p.read_text(encoding="utf-8", errors="replace"))
+    text = p.read_text(encoding="utf-8", errors="replace")
+    found = re.findall(r"; device (\S+), (\d+) process", text)
     return f"{found[-1][0]} x{found[-1][1]}" if found else None
 
 
 def _eval_summaries(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    """{voice: summary} from eval.json files (or folders holding one) of `python -m voicelab eval`."""
+    """{voice: summary} from eval.json files (or their folders) of `python -m voicelab eval`."""
     out = {}
     for p in paths:
         p = Path(p) / "eval.json" if Path(p).is_dir() else Path(p)
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
-            raise VoicelabError(f"--eval {p}: not an eval.json of `python -m voicelab eval` ({e})") from None
+            raise VoicelabError(f"--eval {p}: not an eval.json of `python -m voicelab eval` "
+                                f"({e})") from None
         s = data.get("summary") if isinstance(data, dict) else None
         if not isinstance(s, dict):
             raise VoicelabError(f"--eval {p}: has no summary; run `python -m voicelab eval` again")
-        voice = str(data.get("voice") or (data.get("model") or {}).get("voice") or p.parent.name)
+        voice = str((data.get("meta") or {}).get("voice") or p.parent.name)
         out[voice] = s
     return out
+
+
+def _base_meta(state: dict[str, Any], ckpt: Path, run_dir: Path, info: dict[str, Any],
+               evals: list[Path]) -> dict[str, Any]:  # fmt: skip
+    """The JSON of a base, less what depends on the written bytes (sha256, size)."""
+    from voicelab import __version__
+    from voicelab import base as B
+    from voicelab.eval.machine import git_commit
+    from voicelab.text import symbols
+    from voicelab.training import checkpoint as ck
+
+    stage_step, total = int(state[ck.K_STAGE_STEP]), int(state[ck.K_STEP])
+    cfg = state[ck.K_CONFIG]
+    stages = (state.get(ck.K_EXTRA) or {}).get("stages") or {}
+    best = {n: s.get("best_val") for n, s in stages.items() if isinstance(s, dict)}
+    metrics = state.get(ck.K_METRICS) or {}
+    return {
+        "format": B.BASE_FORMAT,
+        "format_version": B.BASE_FORMAT_VERSION,
+        "voicelab_version": __version__,
+        "symbols_version": symbols.SYMBOLS_VERSION,
+        "symbols_hash": symbols.symbols_hash(),
+        "n_symbols": symbols.NUM_SYMBOLS,
+        "n_langs": symbols.NUM_LANGS,
+        "preset": cfg.get("preset"),
+        "config": cfg,
+        # a gpt-stage checkpoint: stage_step counts GPT steps, the rest of the run was SoVITS
+        "steps": {"sovits": total - stage_step, "gpt": stage_step, "total": total},
+        "source": {"run_dir": str(run_dir), "checkpoint": ckpt.name,
+                   "trained_with": state.get(ck.K_VERSION), "commit": git_commit().get("commit")},
+        "corpus": {k: info.get(k) for k in CORPUS_KEYS},
+        "training": {"hours": _training_hours(run_dir), "device": _device_of(run_dir)},
+        "metrics": {k: v for k, v in metrics.items() if k.startswith(("loss/", "acc/", "val/"))},
+        "validation": {n: v for n, v in best.items() if isinstance(v, float) and math.isfinite(v)},
+        "eval": _eval_summaries(evals),
+        "dtype": "float16",
+    }  # fmt: skip
 
 
 def ship_base(
@@ -357,13 +401,10 @@ def ship_base(
     stage 1, non-finite weights, a corpus whose licences were not checked as shippable (unless
     allow_unverified_licence), anything over max_mb (default 150) and overwriting without force.
     """
-    import torch  # noqa: F401  (tensors below)
     from safetensors.torch import save as st_save
 
-    from voicelab import __version__
     from voicelab import base as B
-    from voicelab.eval.machine import git_commit
-    from voicelab.text import symbols
+    from voicelab.fileio import write_bytes_atomic
     from voicelab.training import checkpoint as ck
 
     name = validate_name(name, "base name")
@@ -377,8 +418,8 @@ def ship_base(
     state, ckpt, run_dir = _source_state(Path(source))
     if state.get(ck.K_STAGE) != "gpt":
         raise VoicelabError(
-            f"{ckpt.name} is from the {state.get(ck.K_STAGE)!r} stage: the GPT of this base has not "
-            "been trained yet. Let pretraining reach stage 2 (resume it with --resume auto)"
+            f"{ckpt.name} is from the {state.get(ck.K_STAGE)!r} stage: the GPT of this base has "
+            "not been trained yet. Let pretraining reach stage 2 (resume it with --resume auto)"
         )
     info_path = run_dir.parent.parent / PRETRAIN_JSON
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
@@ -394,7 +435,7 @@ def ship_base(
         )
     if info.get("dev_voice_clips"):
         log.warning("this base heard %d clips of development voices / held-out sentences: its "
-                    "evaluation on them is not a test on unseen voices", info["dev_voice_clips"])  # fmt: skip
+                    "evaluation on them is no test on unseen voices", info["dev_voice_clips"])
 
     ema, models = state.get(ck.K_EMA) or {}, state[ck.K_MODELS]
     kept: list[str] = []
@@ -403,38 +444,15 @@ def ship_base(
         sd = ema.get(part) or models[part]
         tensors.update({f"{part}.{k}": _half(f"{part}.{k}", v, kept) for k, v in sd.items()})
     disc = {f"disc.{k}": _half(f"disc.{k}", v, kept) for k, v in models.get("disc", {}).items()}
-    stage_step, total = int(state[ck.K_STAGE_STEP]), int(state[ck.K_STEP])
-    cfg = state[ck.K_CONFIG]
-    commit = git_commit()
-    meta: dict[str, Any] = {
-        "format": B.BASE_FORMAT,
-        "format_version": B.BASE_FORMAT_VERSION,
-        "voicelab_version": __version__,
-        "symbols_version": symbols.SYMBOLS_VERSION,
-        "symbols_hash": symbols.symbols_hash(),
-        "n_symbols": symbols.NUM_SYMBOLS,
-        "n_langs": symbols.NUM_LANGS,
-        "preset": cfg.get("preset"),
-        "config": cfg,
-        "steps": {"sovits": total - stage_step, "gpt": stage_step, "total": total},
-        "source": {"run_dir": str(run_dir), "checkpoint": ckpt.name, "trained_with": state.get(ck.K_VERSION),
-                   "commit": commit.get("commit")},  # fmt: skip
-        "corpus": {k: info.get(k) for k in ("corpus", "clips", "hours", "speakers", "dev_voice_clips")},
-        "licence": {"checked_shippable": shippable, "stated": licence,
-                    "sources": {s: v.get("licence") for s, v in ((manifest or {}).get("sources") or {}).items()}},
-        "training": {"hours": _training_hours(run_dir), "device": _device_of(run_dir)},
-        "metrics": {k: v for k, v in (state.get(ck.K_METRICS) or {}).items() if k.startswith(("loss/", "acc/", "val/"))},
-        "validation": {n: s.get("best_val") for n, s in ((state.get(ck.K_EXTRA) or {}).get("stages") or {}).items()
-                       if isinstance(s, dict) and isinstance(s.get("best_val"), float) and math.isfinite(s["best_val"])},
-        "eval": _eval_summaries(list(evals)),
-        "dtype": "float16",
-        "kept_fp32": kept,
-        "model_card": card_path.name,
-    }  # fmt: skip
+    meta = _base_meta(state, ckpt, run_dir, info, list(evals))
+    meta.update(licence={"checked_shippable": shippable, "stated": licence, "sources": {
+        s: v.get("licence") for s, v in ((manifest or {}).get("sources") or {}).items()}},
+        kept_fp32=kept, model_card=card_path.name)  # fmt: skip
 
     def blob_and_meta(with_disc: bool) -> tuple[bytes, bytes]:
         ts = {**tensors, **(disc if with_disc else {})}
-        blob = st_save(ts, metadata={"format": B.BASE_FORMAT, "format_version": str(B.BASE_FORMAT_VERSION)})
+        header = {"format": B.BASE_FORMAT, "format_version": str(B.BASE_FORMAT_VERSION)}
+        blob = st_save(ts, metadata=header)
         m = {**meta, "with_discriminators": with_disc, "sha256": hashlib.sha256(blob).hexdigest(),
              "bytes": len(blob), "created": _utc_now()}  # fmt: skip
         return blob, (json.dumps(m, indent=2, ensure_ascii=False) + "\n").encode()
@@ -443,9 +461,9 @@ def ship_base(
     with_disc = bool(disc)
     blob, meta_bytes = blob_and_meta(with_disc)
     if with_disc and len(blob) + len(meta_bytes) > limit:
-        log.warning("the discriminators (%.1f MB) would take the base over %g MB: shipped without "
-                    "them (fine-tuning starts its discriminators fresh)",
-                    sum(t.numel() * t.element_size() for t in disc.values()) / 1e6, max_mb)  # fmt: skip
+        disc_mb = sum(t.numel() * t.element_size() for t in disc.values()) / 1e6
+        log.warning("the discriminators (%.1f MB) would take the base over %g MB: shipped "
+                    "without them (fine-tuning starts its discriminators fresh)", disc_mb, max_mb)
         with_disc = False
         blob, meta_bytes = blob_and_meta(False)
     size = len(blob) + len(meta_bytes)
@@ -456,13 +474,12 @@ def ship_base(
             "--max-mb if the limit does not apply to you"
         )
     out.mkdir(parents=True, exist_ok=True)
-    from voicelab.fileio import write_bytes_atomic
-
     write_bytes_atomic(st_path, blob)
     final = json.loads(meta_bytes)
-    write_text_atomic(card_path, render_card(final, manifest))
+    write_text_atomic(card_path, B.render_card(final, manifest))
     write_bytes_atomic(json_path, meta_bytes)  # last: without its JSON a base is never used
-    log.info("shipped %s (%.1f MB, %s discriminators)", st_path, size / 1e6, "with" if with_disc else "without")
+    log.info("shipped %s (%.1f MB, %s discriminators)", st_path, size / 1e6,
+             "with" if with_disc else "without")
     return ShipResult(st_path, json_path, card_path, size, with_disc, kept, final)
 
 
@@ -470,62 +487,3 @@ def _utc_now() -> str:
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return "-" if v is None else str(v)
-
-
-def render_card(meta: dict[str, Any], manifest: dict[str, Any] | None) -> str:
-    """MODEL_CARD.md: the corpus builder's data section, then training, metrics and licence."""
-    if manifest:
-        from voicelab.corpus.modelcard import render
-
-        head = render(manifest).split("\n## Training\n", 1)[0].rstrip() + "\n"
-    else:
-        c = meta["corpus"]
-        rows = [f"| {s} | {v['clips']} | {v['seconds'] / 60:.1f} |" for s, v in (c.get("speakers") or {}).items()]
-        head = "\n".join([
-            "# voicelab base model: model card", "",
-            f"Corpus {c.get('corpus')}: {c.get('clips')} clips, {_fmt(c.get('hours'))} hours, "
-            f"{len(c.get('speakers') or {})} speakers. **No corpus.json: the licence of each "
-            "source was not recorded by `python -m voicelab corpus`.**", "",
-            "## Data", "", "| speaker | clips | minutes |", "|---|---|---|", *rows, "",
-        ])  # fmt: skip
-    t, st, cfg = meta["training"], meta["steps"], meta["config"]
-    lines = [head, "## Training", "",
-             f"- Preset: `{meta.get('preset')}` (model: hidden {cfg['model']['hidden']}, GPT "
-             f"{cfg['model']['gpt_layers']}x{cfg['model']['gpt_hidden']}); command: `python -m voicelab "
-             f"pretrain --corpus {meta['corpus'].get('corpus')} --preset {meta.get('preset')}`",
-             f"- Steps: SoVITS {st['sovits']}, GPT {st['gpt']} (batch size {cfg['train']['batch_size']} "
-             f"x grad_accum {cfg['train']['grad_accum']})",
-             f"- Hardware and wall-clock hours: {t.get('device') or 'unknown'}, {_fmt(t.get('hours'), 2)} h",
-             f"- voicelab {meta['voicelab_version']}, commit {(meta['source'].get('commit') or 'unknown')[:10]}, "
-             f"checkpoint {meta['source']['checkpoint']}",
-             f"- Weights: fp16 EMA of SoVITS and GPT, discriminators "
-             f"{'included' if meta['with_discriminators'] else 'left out (size cap)'}; {meta['bytes'] / 1e6:.1f} MB",
-             "", "## Metrics", "", "Training losses at the checkpoint: " + (", ".join(
-                 f"{k} {_fmt(v)}" for k, v in sorted(meta["metrics"].items())) or "none logged") + ".",
-             "Best validation losses: " + (", ".join(f"{k} {_fmt(v)}" for k, v in meta["validation"].items())
-                                          or "none (no validation slices)") + ".", ""]  # fmt: skip
-    if meta["eval"]:
-        lines += ["Evaluation on unseen voices (`python -m voicelab eval` after fine-tuning from this base):", "",
-                  "| voice | WER | real voice WER | similarity to target | closest base voice |", "|---|---|---|---|---|"]
-        for v, s in meta["eval"].items():
-            others = s.get("sim_others") or {}
-            lines.append(f"| {v} | {_fmt(s.get('wer'))} | {_fmt(s.get('real_wer'))} | {_fmt(s.get('sim_target'))} "
-                         f"| {s.get('closest_other') or '-'} {_fmt(others.get(s.get('closest_other')))} |")
-    else:
-        lines.append("Not evaluated on unseen voices when shipped: follow docs/pretraining.md "
-                     "(Evaluate) and ship again with --eval.")
-    lic = meta["licence"]
-    lines += ["", "## Licence of the model", "",
-              (f"{lic['stated']}. " if lic.get("stated") else "")
-              + ("Every source was checked as shippable by the corpus builder; the weights carry the "
-                 "terms of the most restrictive source above (attribution for CC BY sources)."
-                 if lic["checked_shippable"] else
-                 "**The licences of the sources were not verified by voicelab** (shipped with "
-                 "--allow-unverified-licence): check them before distributing these weights.")]  # fmt: skip
-    return "\n".join(lines) + "\n"

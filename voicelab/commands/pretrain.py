@@ -34,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "checkpoint) as a base")  # fmt: skip
     add_config_args(p, default_preset="base")
     g = p.add_argument_group("pretraining (with --corpus)")
-    g.add_argument("--name", default=None, help="training folder under VOICELAB_HOME (default "
-                   "pretrain-<corpus folder name>); with --ship: the base's file name (default base)")
+    g.add_argument("--name", default=None, help="training folder under VOICELAB_HOME "
+                   "(default pretrain-<corpus folder name>); with --ship: the base's file name "
+                   "(default base)")  # fmt: skip
     g.add_argument("--run", default=None, help="run name (default: a new timestamped run; with "
                    "--resume auto, the newest run)")  # fmt: skip
     g.add_argument("--resume", default=None, metavar="auto|PATH",
