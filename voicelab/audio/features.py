@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,7 +31,6 @@ from safetensors.torch import load_file, save
 from voicelab.config import Config, FeatureConfig
 from voicelab.data.manifest import Entry
 from voicelab.errors import AudioError
-from voicelab.fileio import write_bytes_atomic
 from voicelab.workspace import Voice
 
 # Bump when the computation changes in a way the settings do not capture (invalidates caches).
@@ -163,6 +164,22 @@ def compute_features(
     return {"spec": spec.cpu().contiguous(), "mel": mel.cpu().contiguous()}
 
 
+def _write_cache(path: Path, data: bytes) -> None:
+    """Temp file + os.replace, like voicelab.fileio but without fsync: this is a cache, and a
+    file damaged by a power cut fails the checks in _read_cache and is simply recomputed. The
+    fsyncs cost more wall time than the spectrograms themselves."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def _read_cache(path: Path, wav: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor] | None:
     """The cached tensors, or None when missing or unusable (then they are recomputed)."""
     if not path.is_file():
@@ -216,7 +233,7 @@ def load_features(
     kind = "cached"
     if feats is None:
         feats = compute_features(wav, cfg, device)
-        write_bytes_atomic(cpath, save(feats))
+        _write_cache(cpath, save(feats))
         kind = "computed"
     if stats is not None:
         stats[kind] = stats.get(kind, 0) + 1
