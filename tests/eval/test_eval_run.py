@@ -109,6 +109,22 @@ def test_unscorable_audio_becomes_a_warning():
     assert it.real_wer is not None  # the real recording was still scored
 
 
+def test_a_sentence_that_fails_is_reported_not_fatal():
+    a, sr = load_audio(DATA / "slt_000.wav")
+
+    def synth_fn(text, lang):
+        if "bad" in text:
+            raise VoicelabError("the text has nothing to speak")
+        return FakeResult(sr, a)
+
+    r = evaluate(synth_fn, [EvalItem("A bad one."), EvalItem("A good one.")], [(a, sr)])
+    assert [i.text for i in r.items] == ["A good one."]
+    assert r.summary["failed"] == ["A bad one.: the text has nothing to speak"]
+    assert "Could not synthesise 1 sentence" in to_markdown(r)
+    with pytest.raises(VoicelabError, match="no sentence could be synthesised"):
+        evaluate(synth_fn, [EvalItem("bad")], [(a, sr)])
+
+
 def test_load_sentences_formats(tmp_path):
     assert len(load_sentences()) >= 10
     txt = tmp_path / "s.txt"

@@ -199,10 +199,15 @@ def evaluate(
     target_emb = dvector.speaker_embedding(target)
     others_emb = {name: dvector.speaker_embedding(c) for name, c in (others or {}).items() if c}
     scores: list[ItemScore] = []
+    failed: list[str] = []
     for i, it in enumerate(todo):
         if progress:
             progress(i, len(todo), it.text[:40])
-        res = synth_fn(it.text, it.lang)
+        try:
+            res = synth_fn(it.text, it.lang)
+        except VoicelabError as e:  # one sentence the model cannot say must not sink the run
+            failed.append(f"{it.text[:60]}: {e}")
+            continue
         wav = np.asarray(res.waveform, dtype=np.float32)
         sr = int(res.sample_rate)
         dur = len(wav) / sr
@@ -238,7 +243,10 @@ def evaluate(
         scores.append(s)
     if progress:
         progress(len(todo), len(todo), "done")
+    if not scores:
+        raise VoicelabError(f"no sentence could be synthesised (first problem: {failed[0]})")
     summary = summarise(scores, target, target_emb)
+    summary["failed"] = failed
     return EvalResult(items=scores, summary=summary, excluded=excluded)
 
 

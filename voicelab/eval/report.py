@@ -81,6 +81,9 @@ def to_markdown(result: EvalResult) -> str:
     if result.excluded:
         lines += ["", f"Skipped {len(result.excluded)} sentence(s) found in the training data: "
                   + "; ".join(result.excluded[:5]) + (" ..." if len(result.excluded) > 5 else "")]
+    if s.get("failed"):
+        lines += ["", f"Could not synthesise {len(s['failed'])} sentence(s):",
+                  *[f"- {f}" for f in s["failed"][:10]]]  # fmt: skip
     warns = [f"{it.index}: {w}" for it in result.items for w in it.warnings]
     if warns:
         lines += ["", "Warnings:", *[f"- {w}" for w in warns[:20]]]
