@@ -124,6 +124,7 @@ def test_existing_run_needs_resume_and_from_starts_fresh(two_stage, monkeypatch)
     voice, cfg, _, run = two_stage
     with pytest.raises(VoicelabError, match="--resume auto"):
         Trainer(voice, cfg, TrainOptions(run="r1", tensorboard=False)).run()
+    assert runfiles.read_status(run)["state"] == "finished"  # the refused start changed nothing
     # the CLI: a new run from r1's last checkpoint, stage 2 only, one step
     from voicelab.commands import train as train_cmd
 
@@ -237,3 +238,25 @@ def test_gradient_accumulation_consumes_micro_batches(tmp_path):
     assert (state[ck.K_EPOCH], state[ck.K_EPOCH_POS]) == (0, 2)
     recs = [r for r in runfiles.read_metrics(voice.run_dir("acc")) if "loss/gpt" in r]
     assert len(recs) == 1 and math.isfinite(recs[0]["loss/gpt"])
+
+
+def test_early_stopping_and_plateau(tmp_path):
+    """The evaluation bookkeeping alone (no model): patience counts evals without a gain."""
+    from voicelab.training.metrics import RunReporter
+    from voicelab.training.schedules import PlateauReducer
+    from voicelab.training.trainer import StageState
+
+    cfg = cfg_with("train.early_stop_patience=2", "train.plateau_patience=1", "train.plateau_factor=0.5")
+    tr = Trainer.__new__(Trainer)
+    tr.cfg, tr.global_step, tr.stage_step = cfg, 0, 0
+    tr.rep = RunReporter(tmp_path, enabled=False)
+    st = StageState("sovits", 10, PlateauReducer(1, 0.5))
+    losses = iter([2.0, 1.0, 1.0, 1.5])
+    tr._validation_loss = lambda stage: next(losses)
+    tr._evaluate("sovits", st)
+    tr._evaluate("sovits", st)
+    assert st.best_val == 1.0 and not st.stopped_early and st.plateau.scale == 1.0
+    tr._evaluate("sovits", st)  # no gain: plateau halves the LR, early stop not yet
+    assert st.plateau.scale == 0.5 and not st.stopped_early
+    tr._evaluate("sovits", st)  # second eval without gain: stop this stage
+    assert st.stopped_early and st.evals_without_gain == 2

@@ -145,6 +145,12 @@ class Trainer:
             self.voice.runs.mkdir(parents=True, exist_ok=True)
             self._lock = RunLock(self.run_dir).acquire()
         dd.barrier()
+        if self.opts.resume is None and ck.list_checkpoints(self.run_dir, verify=False):
+            # checked before any file is written: the existing run's status stays as it was
+            raise VoicelabError(
+                f"run {self.run_name} already has checkpoints: add --resume auto to continue "
+                "it, or choose a new --run name (nothing was overwritten)"
+            )
         self.rep = RunReporter(self.run_dir, enabled=self.is_main, tensorboard=self.opts.tensorboard)
         self.rep.status("starting", stage=None, step=0, total_steps=0, message="loading data")
 
@@ -197,12 +203,7 @@ class Trainer:
     def _find_resume_state(self) -> dict[str, Any] | None:
         resume = self.opts.resume
         if resume is None:
-            if ck.list_checkpoints(self.run_dir, verify=False):
-                raise VoicelabError(
-                    f"run {self.run_name} already has checkpoints: add --resume auto to continue "
-                    "it, or choose a new --run name (nothing was overwritten)"
-                )
-            return None
+            return None  # (setup refused a run with checkpoints before writing anything)
         if resume == "auto":
             point = ck.find_resume(self.run_dir)
             if point is None:
