@@ -188,8 +188,22 @@ def pcm_hash(pcm: np.ndarray, sr: int) -> str:
 
 
 def _read_pcm(path: Path) -> tuple[np.ndarray, int]:
-    pcm, sr = sf.read(str(path), dtype="int16", always_2d=True)
+    """[T] int16 samples (channels averaged) and rate; AudioError if the file is unreadable."""
+    try:
+        pcm, sr = sf.read(str(path), dtype="int16", always_2d=True)
+    except (sf.LibsndfileError, OSError) as e:
+        raise AudioError(f"{path.name}: cannot be read ({e}): prepare or slice it again") from None
     return pcm.mean(axis=1).astype(np.int16) if pcm.shape[1] > 1 else pcm[:, 0], sr
+
+
+def _hash_of_file(path: Path) -> str | None:
+    """pcm_hash of an existing audio file, or None when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        return pcm_hash(*_read_pcm(path))
+    except AudioError:
+        return None
 
 
 @dataclass
@@ -228,7 +242,7 @@ def _plan_slices(voice: Voice, cfg: Config, progress: Progress) -> list[_Planned
     return planned
 
 
-def _old_texts(voice: Voice, sr: int) -> tuple[dict[str, Entry], list[Entry]]:
+def _old_texts(voice: Voice) -> tuple[dict[str, Entry], list[Entry]]:
     """Texted entries of the current list by audio hash, and those whose audio is gone."""
     if not voice.dataset_list.is_file():
         return {}, []
@@ -236,11 +250,11 @@ def _old_texts(voice: Voice, sr: int) -> tuple[dict[str, Entry], list[Entry]]:
     for e in read_list(voice.dataset_list):
         if not e.text.strip():
             continue
-        if not Path(e.path).is_file():
+        digest = _hash_of_file(Path(e.path))
+        if digest is None:
             missing.append(e)
-            continue
-        pcm, esr = _read_pcm(Path(e.path))
-        by_hash[pcm_hash(pcm, esr)] = e
+        else:
+            by_hash[digest] = e
     return by_hash, missing
 
 
@@ -255,7 +269,7 @@ def slice_voice(
     """
     sr = cfg.audio.sample_rate
     planned = _plan_slices(voice, cfg, progress)
-    old, missing = _old_texts(voice, sr)
+    old, missing = _old_texts(voice)
     new_digests = {p.digest for p in planned}
     lost = missing + [e for d, e in old.items() if d not in new_digests]
     if lost and not force:
@@ -271,7 +285,7 @@ def slice_voice(
         write_text_atomic(bak, voice.dataset_list.read_text(encoding="utf-8"))
     entries = []
     for p in planned:
-        if not (p.path.is_file() and pcm_hash(*_read_pcm(p.path)) == p.digest):
+        if _hash_of_file(p.path) != p.digest:  # unchanged slices are not rewritten
             write_wav(p.path, p.pcm, sr)
         kept = old.get(p.digest)
         lang = kept.lang if kept else cfg.text.default_lang
@@ -311,8 +325,9 @@ def import_list(
     current = read_list(voice.dataset_list) if voice.dataset_list.is_file() else []
     known = {}
     for e in current:
-        if Path(e.path).is_file():
-            known[pcm_hash(*_read_pcm(Path(e.path)))] = e
+        digest = _hash_of_file(Path(e.path))
+        if digest is not None:
+            known[digest] = e
     res = ImportResult()
     for i, e in enumerate(incoming):
         _tick(progress, i, len(incoming), Path(e.path).name)
