@@ -255,3 +255,19 @@ def test_fine_tune_starts_from_the_base_with_fresh_optimisers(shipped, tmp_path)
     steps = {float(s["step"]) for s in state[ck.K_OPTIMIZERS]["gpt"]["state"].values()}
     assert steps == {1.0}
     assert "initial weights from" in (voice.run_dir("ft2") / "train.log").read_text()
+
+
+def test_prepare_copies_only_where_a_hard_link_is_impossible(tmp_path, monkeypatch):
+    corpus = make_corpus(tmp_path / "corpus")
+    cfg = load_config("tiny", FAST)
+
+    def no_link(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    ps = prepare_pretrain(corpus, cfg, name="pre", home=tmp_path / "ws", allow_dev_voices=True)
+    assert ps.copied == 2 and ps.linked == 0 and any("copied" in n for n in ps.notes)
+    again = prepare_pretrain(corpus, cfg, name="pre", home=tmp_path / "ws", allow_dev_voices=True)
+    assert again.copied == 2  # the earlier copies are recognised, not made again
+    for e in read_list(ps.voice.dataset_list):
+        assert e.path.read_bytes() == (corpus / "wavs" / e.speaker / e.path.name.split("__")[-1]).read_bytes()

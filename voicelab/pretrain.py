@@ -15,6 +15,7 @@ file system; copied, and counted, only where a hard link is impossible).
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import logging
@@ -90,14 +91,13 @@ def read_corpus_dir(corpus: Path | str) -> list[Entry]:
 
 
 def _link_or_copy(src: Path, dst: Path) -> str:
-    """Make dst the same file as src: 'kept' (already), 'linked' or 'copied'. Atomic (temp name
-    + os.replace), so ranks of a torchrun job doing it at once cannot leave a half file."""
+    """Make dst the same file as src (hard link, else a copy): 'linked' or 'copied'. Atomic
+    (temp name + os.replace), so ranks of a torchrun job doing it at once leave no half file."""
     if dst.exists():
-        try:
-            if os.path.samefile(src, dst):
-                return "kept"
-        except OSError:
-            pass
+        if os.path.samefile(src, dst):
+            return "linked"
+        if filecmp.cmp(src, dst, shallow=True):  # an earlier copy (copy2 keeps size + mtime)
+            return "copied"
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
     os.close(fd)
     os.unlink(tmp)
@@ -106,7 +106,7 @@ def _link_or_copy(src: Path, dst: Path) -> str:
             os.link(src, tmp)
             how = "linked"
         except OSError:  # another file system, or links not allowed: the one case that copies
-            shutil.copyfile(src, tmp)
+            shutil.copy2(src, tmp)
             how = "copied"
         os.replace(tmp, dst)
     finally:
