@@ -32,13 +32,20 @@ from voicelab.training.trainer import Trainer, TrainOptions  # noqa: E402
 from voicelab.workspace import get_voice  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-FIXTURE_LIST = Path(os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures")) / "speech" / "flite_slt" / "metadata.list"
+FIXTURE_LIST = (
+    Path(os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"))
+    / "speech"
+    / "flite_slt"
+    / "metadata.list"
+)
 MAX_SLICES = 12
 
 
 def source_entries() -> tuple[list[Entry], str]:
     if FIXTURE_LIST.is_file():
-        return read_list(FIXTURE_LIST)[:MAX_SLICES], f"{FIXTURE_LIST.parent.name} ({MAX_SLICES} sentences)"
+        return read_list(FIXTURE_LIST)[
+            :MAX_SLICES
+        ], f"{FIXTURE_LIST.parent.name} ({MAX_SLICES} sentences)"
     return read_list(REPO / "tests" / "data" / "mini.list"), "tests/data/mini.list (3 utterances)"
 
 
@@ -156,7 +163,9 @@ def main() -> None:
     }
     results = {p: bench_preset(p, steps, args.device, args.batch_size or None) for p in presets}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    (RESULTS / "train.json").write_text(
+        json.dumps({"machine": machine, "results": results}, indent=2) + "\n"
+    )
     rows = [
         "| preset | stage | batch | s/step | steps/s | samples/s | outside fwd/bwd | peak GPU GiB |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -174,9 +183,7 @@ def main() -> None:
         + "".join(f"- {k}: {v}\n" for k, v in machine.items())
         + f"\nData: {source_entries()[1]}, one held out; {steps} timed steps per "
         "stage after one warm-up step. 'outside fwd/bwd' = data + augmentation + clipping + "
-        "optimiser + EMA time over step time.\n\n"
-        + "\n".join(rows)
-        + "\n"
+        "optimiser + EMA time over step time.\n\n" + "\n".join(rows) + "\n"
     )
     (RESULTS / "train.md").write_text(md)
     print(md)

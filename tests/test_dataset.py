@@ -67,13 +67,15 @@ def test_load_and_collate(tmp_path, mini_list):
     assert b.spec_lens.tolist() == [it.frames for it in data.items]
     for i, it in enumerate(data.items):  # padding is zero, lengths are true lengths
         assert torch.equal(b.phone_ids[i, : len(it.phone_ids)], it.phone_ids)
-        assert (b.phone_ids[i, len(it.phone_ids):] == 0).all()
-        assert (b.mel[i, :, it.frames:] == 0).all()
+        assert (b.phone_ids[i, len(it.phone_ids) :] == 0).all()
+        assert (b.mel[i, :, it.frames :] == 0).all()
     assert b.ref_lens.max() <= data.ref_max_frames
     with pytest.raises(VoicelabError, match="semantic tokens"):
         data.collate([0], with_tokens=True)
-    data.set_tokens({it.key: torch.arange(it.frames // 2) % 7 for it in data.items},
-                    {it.key: torch.ones(4) for it in data.items})
+    data.set_tokens(
+        {it.key: torch.arange(it.frames // 2) % 7 for it in data.items},
+        {it.key: torch.ones(4) for it in data.items},
+    )
     bt = data.collate([0, 2], with_tokens=True)
     assert bt.tokens.shape[0] == 2 and bt.style.shape == (2, 4)
     assert bt.token_lens.tolist() == [data.items[0].frames // 2, data.items[2].frames // 2]
@@ -90,7 +92,10 @@ def test_reference_is_same_speaker(tmp_path, mini_list):
 
     def is_crop_of(ref, j):
         m = data.items[j].mel
-        return any(torch.equal(ref, m[:, s : s + ref.shape[-1]]) for s in range(m.shape[-1] - ref.shape[-1] + 1))
+        return any(
+            torch.equal(ref, m[:, s : s + ref.shape[-1]])
+            for s in range(m.shape[-1] - ref.shape[-1] + 1)
+        )
 
     for epoch in range(3):
         assert is_crop_of(data.reference(slt0, epoch), slt1)  # the other slice of flite_slt

@@ -26,8 +26,15 @@ def _batch(B: int = 3, T: int = 30) -> Batch:
 
 
 def test_spec_augment_masks_spec_only_within_length():
-    cfg = load_config("tiny", ["train.spec_augment=true", "train.spec_augment_freq_mask=4",
-                               "train.spec_augment_time_mask=6", "train.mixup_alpha=0"])
+    cfg = load_config(
+        "tiny",
+        [
+            "train.spec_augment=true",
+            "train.spec_augment_freq_mask=4",
+            "train.spec_augment_time_mask=6",
+            "train.mixup_alpha=0",
+        ],
+    )
     b = _batch()
     out = augment_batch(b, cfg.train, step_generator(1, 0))
     assert (out.spec == 0).any() and not (b.spec == 0).any()  # input untouched
@@ -55,7 +62,7 @@ def test_mixup_blends_references_and_styles():
     assert not torch.equal(out.ref_mel, b.ref_mel) and not torch.equal(out.style, b.style)
     assert (out.ref_lens <= b.ref_lens).all()
     for i in range(3):  # nothing beyond the mixed length
-        assert (out.ref_mel[i, :, int(out.ref_lens[i]):] == 0).all()
+        assert (out.ref_mel[i, :, int(out.ref_lens[i]) :] == 0).all()
 
 
 def test_all_off_is_identity():

@@ -6,7 +6,6 @@ import shutil
 import socket
 from pathlib import Path
 
-import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -42,7 +41,9 @@ def _worker(rank: int, world: int, port: int, home: str, out: str) -> None:
     cfg = load_config("tiny", ["train.device=cpu", "train.sovits_steps=2", "train.gpt_steps=2",
                                "train.save_every=2", "train.eval_every=2", "train.batch_size=1",
                                "train.save_every_minutes=0"])  # fmt: skip
-    code = Dumping(get_voice("mini", base=Path(home)), cfg, TrainOptions(run="ddp", tensorboard=False)).run()
+    code = Dumping(
+        get_voice("mini", base=Path(home)), cfg, TrainOptions(run="ddp", tensorboard=False)
+    ).run()
     assert code == 0
 
 
@@ -73,7 +74,9 @@ def test_two_processes_keep_replicas_equal(tmp_path):
     # 2 ranks x batch 1: each step sees 2 samples; 2 training slices -> one step per epoch
     assert r0["epoch"] == 1  # stage 2 ran epochs 0 and 1
     assert sorted(p.name for p in (run / "checkpoints").glob("step-*.pt")) == [
-        "step-00000002.pt", "step-00000004.pt"]
+        "step-00000002.pt",
+        "step-00000004.pt",
+    ]
     assert runfiles.read_status(run)["state"] == "finished"
 
 

@@ -7,9 +7,7 @@ point is that every path runs and hands over correctly, not that the voice is an
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -57,8 +55,13 @@ def two_stage(tmp_path_factory):
     """One full run: 3 SoVITS steps, token hand-over, 3 GPT steps."""
     home = tmp_path_factory.mktemp("ws")
     voice = make_voice(home)
-    cfg = cfg_with("train.sovits_steps=3", "train.gpt_steps=3", "train.save_every=3",
-                   "train.eval_every=3", "train.lr_gpt=1e-3")
+    cfg = cfg_with(
+        "train.sovits_steps=3",
+        "train.gpt_steps=3",
+        "train.save_every=3",
+        "train.eval_every=3",
+        "train.lr_gpt=1e-3",
+    )
     code = Trainer(voice, cfg, TrainOptions(run="r1", tensorboard=False)).run()
     return voice, cfg, code, voice.run_dir("r1")
 
@@ -72,15 +75,31 @@ def test_run_reports_everything(two_stage):
     recs = [r for r in runfiles.read_metrics(run) if "loss/mel" in r or "loss/gpt" in r]
     assert [r["step"] for r in recs] == [1, 2, 3, 4, 5, 6]
     s1 = recs[0]
-    for key in ("loss/mel", "loss/kl", "loss/fm", "loss/adv", "loss/commit", "loss/d",
-                "grad_norm/g", "grad_norm/d", "lr/g.text", "lr/g.main", "lr/d.main",
-                "samples_per_s", "wall_s", "epoch", "stage_step"):
+    for key in (
+        "loss/mel",
+        "loss/kl",
+        "loss/fm",
+        "loss/adv",
+        "loss/commit",
+        "loss/d",
+        "grad_norm/g",
+        "grad_norm/d",
+        "lr/g.text",
+        "lr/g.main",
+        "lr/d.main",
+        "samples_per_s",
+        "wall_s",
+        "epoch",
+        "stage_step",
+    ):
         assert key in s1, key
     assert s1["stage"] == "sovits" and recs[3]["stage"] == "gpt"
     # text modules learn at text_lr_mult of the generator LR
     assert s1["lr/g.text"] == pytest.approx(s1["lr/g.main"] * cfg.train.text_lr_mult)
     vals = [r for r in runfiles.read_metrics(run) if "val/sovits" in r or "val/gpt" in r]
-    assert len(vals) == 2 and all(math.isfinite(next(v for k, v in r.items() if k.startswith("val/"))) for r in vals)
+    assert len(vals) == 2 and all(
+        math.isfinite(next(v for k, v in r.items() if k.startswith("val/"))) for r in vals
+    )
     names = sorted(p.name for p in (run / "checkpoints").glob("step-*.pt"))
     assert names == ["step-00000003.pt", "step-00000006.pt"]
     samples = sorted(p.name for p in (run / "samples").glob("*.wav"))
@@ -132,13 +151,33 @@ def test_existing_run_needs_resume_and_from_starts_fresh(two_stage, monkeypatch)
     parser = argparse.ArgumentParser()
     train_cmd.register(parser.add_subparsers())
     src = run / "checkpoints" / "step-00000006.pt"
-    args = parser.parse_args(["train", "--voice", voice.name, "--preset", "tiny", "--run", "ft",
-                              "--from", str(src), "--stage", "gpt", "--gpt-steps", "1",
-                              "--no-tensorboard", *sum((["--set", o] for o in FAST), [])])
+    args = parser.parse_args(
+        [
+            "train",
+            "--voice",
+            voice.name,
+            "--preset",
+            "tiny",
+            "--run",
+            "ft",
+            "--from",
+            str(src),
+            "--stage",
+            "gpt",
+            "--gpt-steps",
+            "1",
+            "--no-tensorboard",
+            *sum((["--set", o] for o in FAST), []),
+        ]
+    )
     assert args.func(args) == EXIT_OK
     ft = voice.run_dir("ft")
     state = ck.load_checkpoint(ft / "checkpoints" / "step-00000001.pt")
-    assert state[ck.K_STAGE] == "gpt" and state[ck.K_STEP] == 1 and set(state[ck.K_OPTIMIZERS]) == {"gpt"}
+    assert (
+        state[ck.K_STAGE] == "gpt"
+        and state[ck.K_STEP] == 1
+        and set(state[ck.K_OPTIMIZERS]) == {"gpt"}
+    )
     base = ck.load_checkpoint(src)
     for k, v in base[ck.K_EMA]["sovits"].items():  # SoVITS untouched by a GPT-only run
         assert torch.equal(state[ck.K_MODELS]["sovits"][k], v), k
@@ -166,8 +205,13 @@ class PauseAt(Trainer):
 def test_pause_and_resume_is_exact(tmp_path):
     """2+2 steps straight == pause inside stage 2 + resume, bit for bit (CPU)."""
     voice = make_voice(tmp_path)
-    cfg = cfg_with("train.sovits_steps=2", "train.gpt_steps=2", "train.save_every=100",
-                   "train.eval_every=100", "train.mixup_alpha=0.4")
+    cfg = cfg_with(
+        "train.sovits_steps=2",
+        "train.gpt_steps=2",
+        "train.save_every=100",
+        "train.eval_every=100",
+        "train.mixup_alpha=0.4",
+    )
     assert Trainer(voice, cfg, TrainOptions(run="straight", tensorboard=False)).run() == EXIT_OK
     PauseAt.at = 3
     assert PauseAt(voice, cfg, TrainOptions(run="paused", tensorboard=False)).run() == EXIT_PAUSED
@@ -203,9 +247,15 @@ def _nan_mel(monkeypatch, bad_calls: set[int]):
 
 def test_nan_guard_rolls_back_with_lower_lr(tmp_path, monkeypatch):
     voice = make_voice(tmp_path)
-    cfg = cfg_with("train.sovits_steps=3", "train.gpt_steps=0", "train.save_every=1",
-                   "train.eval_every=100", "train.nan_patience=1", "train.warmup_steps=0",
-                   "train.schedule=constant")
+    cfg = cfg_with(
+        "train.sovits_steps=3",
+        "train.gpt_steps=0",
+        "train.save_every=1",
+        "train.eval_every=100",
+        "train.nan_patience=1",
+        "train.warmup_steps=0",
+        "train.schedule=constant",
+    )
     _nan_mel(monkeypatch, {2})  # call 1: step 1; call 2: step 2 -> NaN -> back to step 1
     assert Trainer(voice, cfg, TrainOptions(run="n", tensorboard=False)).run() == EXIT_OK
     run = voice.run_dir("n")
@@ -214,8 +264,13 @@ def test_nan_guard_rolls_back_with_lower_lr(tmp_path, monkeypatch):
     assert "rolled back to step-00000001.pt" in (run / runfiles.LOG).read_text()
     lrs = [r["lr/g.main"] for r in runfiles.read_metrics(run) if "lr/g.main" in r]
     assert lrs[0] == pytest.approx(cfg.train.lr_g) and lrs[-1] == pytest.approx(cfg.train.lr_g / 2)
-    assert all(math.isfinite(v) for p in ck.load_checkpoint(run / "checkpoints" / "step-00000003.pt")[ck.K_MODELS]["sovits"].values()
-               for v in [float(p.float().sum())])
+    assert all(
+        math.isfinite(v)
+        for p in ck.load_checkpoint(run / "checkpoints" / "step-00000003.pt")[ck.K_MODELS][
+            "sovits"
+        ].values()
+        for v in [float(p.float().sum())]
+    )
 
 
 def test_nan_before_any_checkpoint_stops_clearly(tmp_path, monkeypatch):
@@ -231,8 +286,13 @@ def test_nan_before_any_checkpoint_stops_clearly(tmp_path, monkeypatch):
 def test_gradient_accumulation_consumes_micro_batches(tmp_path):
     """grad_accum=2 x batch 1: one optimiser step eats both training slices (one epoch)."""
     voice = make_voice(tmp_path)
-    cfg = cfg_with("train.sovits_steps=1", "train.gpt_steps=1", "train.batch_size=1",
-                   "train.grad_accum=2", "train.eval_every=100")
+    cfg = cfg_with(
+        "train.sovits_steps=1",
+        "train.gpt_steps=1",
+        "train.batch_size=1",
+        "train.grad_accum=2",
+        "train.eval_every=100",
+    )
     assert Trainer(voice, cfg, TrainOptions(run="acc", tensorboard=False)).run() == EXIT_OK
     state = ck.load_checkpoint(voice.run_dir("acc") / "checkpoints" / "step-00000002.pt")
     assert (state[ck.K_EPOCH], state[ck.K_EPOCH_POS]) == (0, 2)
@@ -246,7 +306,9 @@ def test_early_stopping_and_plateau(tmp_path):
     from voicelab.training.schedules import PlateauReducer
     from voicelab.training.trainer import StageState
 
-    cfg = cfg_with("train.early_stop_patience=2", "train.plateau_patience=1", "train.plateau_factor=0.5")
+    cfg = cfg_with(
+        "train.early_stop_patience=2", "train.plateau_patience=1", "train.plateau_factor=0.5"
+    )
     tr = Trainer.__new__(Trainer)
     tr.cfg, tr.global_step, tr.stage_step = cfg, 0, 0
     tr.rep = RunReporter(tmp_path, enabled=False)

@@ -32,24 +32,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "or an export .safetensors); optimisers start fresh")  # fmt: skip
     p.add_argument("--stage", choices=("sovits", "gpt"), default=None,
                    help="train only this stage (default: both)")  # fmt: skip
-    p.add_argument("--sovits-steps", type=int, default=None, metavar="N",
-                   help="optimiser steps of stage 1 (0 skips it); same as --set train.sovits_steps=N")
-    p.add_argument("--gpt-steps", type=int, default=None, metavar="N",
-                   help="optimiser steps of stage 2 (0 skips it); same as --set train.gpt_steps=N")
-    p.add_argument("--save-every", type=int, default=None, metavar="N",
-                   help="checkpoint every N steps; same as --set train.save_every=N")
+    p.add_argument(
+        "--sovits-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="optimiser steps of stage 1 (0 skips it); same as --set train.sovits_steps=N",
+    )
+    p.add_argument(
+        "--gpt-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="optimiser steps of stage 2 (0 skips it); same as --set train.gpt_steps=N",
+    )
+    p.add_argument(
+        "--save-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="checkpoint every N steps; same as --set train.save_every=N",
+    )
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue a run: 'auto' = the newest intact checkpoint of --run (falls "
                    "back to an earlier one if it is damaged), or a checkpoint path")  # fmt: skip
-    p.add_argument("--no-tensorboard", action="store_true",
-                   help="do not write TensorBoard logs even when tensorboard is installed")
+    p.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="do not write TensorBoard logs even when tensorboard is installed",
+    )
     p.set_defaults(func=run)
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:
     """The --set list plus the step/save shortcuts (the shortcuts win: they are more specific)."""
     out = list(args.overrides)
-    for flag, key in (("sovits_steps", "sovits_steps"), ("gpt_steps", "gpt_steps"), ("save_every", "save_every")):
+    for flag, key in (
+        ("sovits_steps", "sovits_steps"),
+        ("gpt_steps", "gpt_steps"),
+        ("save_every", "save_every"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             out.append(f"train.{key}={value}")

@@ -99,7 +99,11 @@ def augment_batch(batch: Batch, train_cfg: Any, generator: torch.Generator) -> B
             generator,
         )
         out = replace(out, spec=spec)
-    if train_cfg.mixup_alpha > 0 and batch.size > 1 and (batch.ref_mel.shape[-1] > 0 or batch.style is not None):
+    if (
+        train_cfg.mixup_alpha > 0
+        and batch.size > 1
+        and (batch.ref_mel.shape[-1] > 0 or batch.style is not None)
+    ):
         lam, perm = mix_weights(batch.size, float(train_cfg.mixup_alpha), generator)
         ref_mel, ref_lens = mixup_reference(batch.ref_mel, batch.ref_lens, lam, perm)
         changes: dict[str, Any] = {"ref_mel": ref_mel, "ref_lens": ref_lens}

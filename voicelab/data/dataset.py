@@ -72,7 +72,9 @@ class PhonemeCache:
             except VoicelabError as e:
                 raise VoicelabError(f"{where}: {e}" if where else str(e)) from None
             if not res.ids:
-                raise VoicelabError(f"{where}: the text {text!r} gives no phonemes; fix the transcript")
+                raise VoicelabError(
+                    f"{where}: the text {text!r} gives no phonemes; fix the transcript"
+                )
             self._cache[key] = (list(res.ids), list(res.lang_ids))
         return self._cache[key]
 
@@ -168,7 +170,9 @@ class VoiceData:
             ids, lang_ids = phon(e.text, lang, where=Path(e.path).name)
             wav = feats["wav"][: frames * int(cfg.features.hop_length)]
             if wav.shape[-1] < frames * cfg.features.hop_length:  # pad the last partial frame
-                wav = torch.nn.functional.pad(wav, (0, frames * cfg.features.hop_length - wav.shape[-1]))
+                wav = torch.nn.functional.pad(
+                    wav, (0, frames * cfg.features.hop_length - wav.shape[-1])
+                )
             items.append(
                 Item(
                     key=Path(e.path).name,

@@ -75,7 +75,9 @@ def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
                 "(or install the CUDA build of torch)"
             )
         if name == "cuda":
-            return torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
+            return torch.device(
+                "cuda", info.local_rank if info.enabled else torch.cuda.current_device()
+            )
     return torch.device(name)
 
 
@@ -115,7 +117,7 @@ def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str,
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     t /= dist.get_world_size()
-    return dict(zip(keys, t.tolist()))
+    return dict(zip(keys, t.tolist(), strict=False))
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:

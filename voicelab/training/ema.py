@@ -103,7 +103,9 @@ class EMA:
         if self.enabled:
             missing = set(self.shadow) - set(shadow)
             if self.shadow and missing:
-                raise KeyError(f"EMA state lacks {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
+                raise KeyError(
+                    f"EMA state lacks {len(missing)} tensors, e.g. {sorted(missing)[:3]}"
+                )
             self.shadow = {
                 k: v.to(self.shadow[k].device) if k in self.shadow else v for k, v in shadow.items()
             }

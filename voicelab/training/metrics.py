@@ -112,7 +112,7 @@ class RunReporter:
         if self._tb is not None:
             step = int(record.get("step", 0))
             for k, v in record.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step":
+                if isinstance(v, int | float) and not isinstance(v, bool) and k != "step":
                     self._tb.add_scalar(k, v, step)
             self._tb.flush()
 

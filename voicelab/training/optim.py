@@ -99,7 +99,9 @@ def build_gan_optimizers(
     sovits: nn.Module, disc: nn.Module, train_cfg: Any
 ) -> tuple[torch.optim.AdamW, torch.optim.AdamW]:
     """(generator optimiser, discriminator optimiser) for stage 1."""
-    g = param_groups(sovits, train_cfg.lr_g, train_cfg.weight_decay, text_multipliers(train_cfg), "g.")
+    g = param_groups(
+        sovits, train_cfg.lr_g, train_cfg.weight_decay, text_multipliers(train_cfg), "g."
+    )
     d = param_groups(disc, train_cfg.lr_d, train_cfg.weight_decay, None, "d.")
     return _adamw(g, train_cfg), _adamw(d, train_cfg)
 

@@ -151,7 +151,9 @@ class Trainer:
                 f"run {self.run_name} already has checkpoints: add --resume auto to continue "
                 "it, or choose a new --run name (nothing was overwritten)"
             )
-        self.rep = RunReporter(self.run_dir, enabled=self.is_main, tensorboard=self.opts.tensorboard)
+        self.rep = RunReporter(
+            self.run_dir, enabled=self.is_main, tensorboard=self.opts.tensorboard
+        )
         self.rep.status("starting", stage=None, step=0, total_steps=0, message="loading data")
 
         self._seed_everything(cfg.train.seed)
@@ -282,7 +284,7 @@ class Trainer:
         self.disc.load_state_dict(m["disc"])
         self.gpt.load_state_dict(m["gpt"])
         extra = state.get(ck.K_EXTRA) or {}
-        for name, ema, model in (("sovits", self.ema_sovits, self.sovits), ("gpt", self.ema_gpt, self.gpt)):
+        for name, ema in (("sovits", self.ema_sovits), ("gpt", self.ema_gpt)):
             if ema.enabled:
                 ema.shadow = {
                     k: (v.float() if v.is_floating_point() else v).to(self.device).clone()
@@ -352,7 +354,9 @@ class Trainer:
         if stage == "sovits":
             self.sovits.train()
             self.disc.train()
-            self.optimizers["g"], self.optimizers["d"] = build_gan_optimizers(self.sovits, self.disc, t)
+            self.optimizers["g"], self.optimizers["d"] = build_gan_optimizers(
+                self.sovits, self.disc, t
+            )
             self.freeze = FreezeSchedule(sv_names, t.unfreeze_after)
             self.freeze.modules(self.sovits)  # unknown names fail now, not mid-run
             self.g_train = dd.wrap_ddp(self.sovits, self.device, self.info)
@@ -491,7 +495,9 @@ class Trainer:
             if self._saved_step != self.global_step:
                 self._save(None)
             state = "paused" if reason == "pause" else "stopped"
-            msg = f"{reason}: checkpoint saved at step {self.global_step}; resume with --resume auto"
+            msg = (
+                f"{reason}: checkpoint saved at step {self.global_step}; resume with --resume auto"
+            )
             self.rep.log(msg)
             self._status(state, message=msg)
             return self.stop.exit_code
@@ -521,7 +527,9 @@ class Trainer:
         gen = step_generator(t.seed, self.global_step * t.grad_accum + k, self.info.rank)
         return augment_batch(batch, t, gen).to(self.device, non_blocking=True)
 
-    def _clip_and_step(self, opt: torch.optim.Optimizer, model: nn.Module, freeze: FreezeSchedule | None) -> Tensor:
+    def _clip_and_step(
+        self, opt: torch.optim.Optimizer, model: nn.Module, freeze: FreezeSchedule | None
+    ) -> Tensor:
         """unscale_ -> drop frozen grads -> clip (norm logged) -> step (skipped if non-finite)."""
         self.scaler.unscale_(opt)
         if freeze is not None:
@@ -578,13 +586,19 @@ class Trainer:
                 self.scaler.scale(loss_g / accum).backward()
             finally:
                 d_raw.requires_grad_(True)
-            stats.append(torch.stack([x.detach().float() for x in (loss_g, mel, kl, fm, adv, commit, loss_d)]))
+            stats.append(
+                torch.stack(
+                    [x.detach().float() for x in (loss_g, mel, kl, fm, adv, commit, loss_d)]
+                )
+            )
         gn_g = self._clip_and_step(opt_g, self.sovits, self.freeze)
         self.scaler.update()
-        vals = torch.cat([torch.stack(stats).mean(0), gn_g.view(1).float(), gn_d.view(1).float()]).tolist()
+        vals = torch.cat(
+            [torch.stack(stats).mean(0), gn_g.view(1).float(), gn_d.view(1).float()]
+        ).tolist()
         names = ("loss/g_total", "loss/mel", "loss/kl", "loss/fm", "loss/adv", "loss/commit", "loss/d",
                  "grad_norm/g", "grad_norm/d")  # fmt: skip
-        values = dict(zip(names, vals))
+        values = dict(zip(names, vals, strict=False))
         values["_bad"] = float(self._is_bad(vals[:7], vals[7:]))
         return values, samples
 
@@ -703,9 +717,11 @@ class Trainer:
             **rates,
             "skipped_steps": self.skipped_steps,
         }
-        self.last_metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
+        self.last_metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
         self.rep.metrics(record)
-        shown = " ".join(f"{k.split('/', 1)[1]}={v:.4g}" for k, v in means.items() if k.startswith("loss/"))
+        shown = " ".join(
+            f"{k.split('/', 1)[1]}={v:.4g}" for k, v in means.items() if k.startswith("loss/")
+        )
         self.rep.log(
             f"[{stage}] step {self.stage_step}/{st.total} {shown} "
             f"lr={max(lrs.values(), default=0):.3g} {rates['samples_per_s']:.1f} samples/s"
@@ -723,7 +739,9 @@ class Trainer:
 
         if not self.data.val:
             return None
-        model, ema = (self.sovits, self.ema_sovits) if stage == "sovits" else (self.gpt, self.ema_gpt)
+        model, ema = (
+            (self.sovits, self.ema_sovits) if stage == "sovits" else (self.gpt, self.ema_gpt)
+        )
         total, count = 0.0, 0
         bs = self.cfg.train.batch_size
         with self._fork_rng(), ema.applied(model) as m:
@@ -734,11 +752,18 @@ class Trainer:
                 for i in range(0, len(self.data.val), bs):
                     idx = self.data.val[i : i + bs]
                     gpt = stage == "gpt"
-                    batch = self.data.collate(idx, 0, with_tokens=gpt, audio=not gpt).to(self.device)
+                    batch = self.data.collate(idx, 0, with_tokens=gpt, audio=not gpt).to(
+                        self.device
+                    )
                     with self._autocast():
                         if stage == "sovits":
                             out = m(batch)
-                            loss = mel_l1(out.wav_hat, out.wav_real, self.cfg.features, self.cfg.audio.sample_rate)
+                            loss = mel_l1(
+                                out.wav_hat,
+                                out.wav_real,
+                                self.cfg.features,
+                                self.cfg.audio.sample_rate,
+                            )
                         else:
                             loss = m(batch).loss
                     total += float(loss) * len(idx)
@@ -776,7 +801,9 @@ class Trainer:
         if not self.is_main:
             return
         self._status("saving")
-        path = ck.save_checkpoint(self.run_dir, self._state(val_loss), keep_last=self.cfg.train.keep_last)
+        path = ck.save_checkpoint(
+            self.run_dir, self._state(val_loss), keep_last=self.cfg.train.keep_last
+        )
         self.rep.log(f"saved {path.name}")
         self._sample()
         self._status("running")
@@ -810,7 +837,9 @@ class Trainer:
             sv.eval()
             try:
                 spec = item.spec[None].to(dev)
-                toks, tlens = sv.extract_tokens(spec, torch.tensor([item.frames], device=dev), item.wav[None, None].to(dev))
+                toks, tlens = sv.extract_tokens(
+                    spec, torch.tensor([item.frames], device=dev), item.wav[None, None].to(dev)
+                )
                 phones, langs = item.phone_ids, item.lang_ids
                 if self.stage == "gpt":
                     lang = cfg.text.default_lang
@@ -862,15 +891,21 @@ class Trainer:
         """setup -> train -> cleanup. A failure is written to status.json before it propagates."""
         try:
             self.setup()
-            if self.plan == ["gpt"] and self.stage == "sovits" and self.stage_step == 0 \
-                    and self.opts.from_path is None:
+            if (
+                self.plan == ["gpt"]
+                and self.stage == "sovits"
+                and self.stage_step == 0
+                and self.opts.from_path is None
+            ):
                 raise VoicelabError(
                     "--stage gpt needs a trained SoVITS: pass --from a checkpoint or export, or "
                     "resume a run that finished the sovits stage (--resume auto)"
                 )
             return self.train()
         except KeyboardInterrupt:
-            self._final_status("stopped", "interrupted by a second Ctrl-C (the last checkpoint is intact)")
+            self._final_status(
+                "stopped", "interrupted by a second Ctrl-C (the last checkpoint is intact)"
+            )
             raise
         except Exception as e:
             self._final_status("failed", str(e))
@@ -907,7 +942,9 @@ def load_initial_weights(
     """
     path = Path(path)
     if not path.is_file():
-        raise VoicelabError(f"--from {path}: no such file; give a checkpoint (.pt) or an export (.safetensors)")
+        raise VoicelabError(
+            f"--from {path}: no such file; give a checkpoint (.pt) or an export (.safetensors)"
+        )
     if path.suffix == ".pt":
         state = ck.load_checkpoint(path)
         ck.check_compatible(state[ck.K_CONFIG], config_to_dict(cfg))
@@ -935,7 +972,9 @@ def load_initial_weights(
                 _load_strict(module, sd, name, path)
                 loaded.append(name)
         if not loaded:
-            raise VoicelabError(f"--from {path}: holds no sovits.* or gpt.* weights (not a voicelab export)")
+            raise VoicelabError(
+                f"--from {path}: holds no sovits.* or gpt.* weights (not a voicelab export)"
+            )
         return "export: " + ", ".join(loaded)
     raise VoicelabError(f"--from {path}: use a checkpoint (.pt) or an export (.safetensors)")
 
