@@ -248,3 +248,15 @@ def test_cuda_forward_and_infer_match_shapes(tiny_cfg, model):
     wav = model.infer(tokens, lens, batch.phone_ids, batch.phone_lens, batch.lang_ids, batch.ref_mel,
                       batch.ref_lens, generator=torch.Generator("cuda").manual_seed(0))
     assert wav.shape == (2, 1, 22 * 640)
+
+
+def test_bad_model_sizes_are_all_reported_at_once():
+    from voicelab.config import load_config
+    from voicelab.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        load_config("tiny", ["model.hidden=33", "model.kernel_size=4", "model.flow_layers=0",
+                             "model.mpd_periods=[]"])
+    text = str(e.value)
+    for key in ("model.hidden", "model.kernel_size", "model.flow_layers", "model.mpd_periods"):
+        assert key in text

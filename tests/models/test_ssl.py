@@ -69,3 +69,18 @@ def test_a_bad_ssl_path_says_what_to_do(tmp_path):
     cfg = load_config("tiny", [f'model.ssl_model_path="{tmp_path / "nope"}"'])
     with pytest.raises(VoicelabError, match="ssl_model_path"):
         build_sovits(cfg, 60, 2)
+
+
+def test_resampling_for_the_ssl_model_keeps_speech_band_and_removes_aliases():
+    from voicelab.models.layers import lowpass_resample
+
+    t = torch.arange(32000) / 32000
+    low = torch.sin(2 * torch.pi * 1000 * t)[None]
+    high = torch.sin(2 * torch.pi * 12000 * t)[None]  # above the new 8 kHz Nyquist
+    out_low, out_high = lowpass_resample(low, 32000, 16000), lowpass_resample(high, 32000, 16000)
+    assert out_low.shape == (1, 16000)
+    spectrum = torch.fft.rfft(out_low[0, 1000:-1000]).abs()
+    peak_hz = int(spectrum.argmax()) * 16000 / (16000 - 2000)
+    assert abs(peak_hz - 1000) < 5
+    assert out_low[0, 1000:-1000].std() > 0.6  # passband kept (a sine has std 0.707)
+    assert out_high[0, 1000:-1000].std() < 0.02  # would alias to 4 kHz without the low-pass
