@@ -53,7 +53,7 @@ def test_every_outcome_is_reported_not_raised(bench_dir, tmp_path):
     j, md = bench.write_summary(s, tmp_path / "out")
     text = md.read_text()
     assert "| good | ok |" in text and "| bad | failed |" in text and "| prepare | missing |" in text
-    assert "## good" in text and "| 1 | 2 |" in text  # the script's own table, included
+    assert "## good (`good`)" in text and "| 1 | 2 |" in text  # the script's own table, included
     assert s.machine["commit"] is None or s.machine["commit"][:10] in text
     assert json.loads(j.read_text())["quick"] is True
 

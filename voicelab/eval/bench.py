@@ -154,6 +154,9 @@ def run_benchmarks(
         raise VoicelabError(f"no benchmark named {', '.join(unknown)}: choose from "
                             f"{', '.join(sorted(set(found) | set(EXPECTED)))}")  # fmt: skip
     limit = timeout_s or (600.0 if quick else 3600.0)
+    # Before anything runs: the scripts rewrite benchmarks/results/, which would otherwise make
+    # every checkout look modified ("uncommitted changes") by the time the table is written.
+    machine = machine_info()
     runs = []
     for i, name in enumerate(todo):
         if progress:
@@ -161,7 +164,7 @@ def run_benchmarks(
         runs.append(run_one(name, found.get(name), quick, limit, results_dir))
     if progress:
         progress(len(todo), len(todo), "done")
-    return BenchSummary(machine=machine_info(), quick=quick, runs=runs)
+    return BenchSummary(machine=machine, quick=quick, runs=runs)
 
 
 def _cell(v: Any) -> str:
@@ -189,9 +192,12 @@ def to_markdown(summary: BenchSummary) -> str:
     for r in summary.runs:
         if r.markdown:
             body = r.markdown.strip()
-            if body.startswith("#"):  # demote the script's own title under ours
-                body = "#" + body
-            lines += ["", f"## {r.name}", "", body]
+            if body.startswith("#"):  # the script's own title becomes the section heading
+                first, _, rest = body.partition("\n")
+                body = f"## {first.lstrip('#').strip()} (`{r.name}`)\n{rest}"
+            else:
+                body = f"## {r.name}\n\n{body}"
+            lines += ["", body]
     failed = [r for r in summary.runs if r.status in ("failed", "timeout") and r.error]
     if failed:
         lines += ["", "## Problems", ""]
