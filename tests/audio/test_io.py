@@ -94,9 +94,11 @@ def test_truncated_flac(tmp_path, speech):
         load_audio(p)
 
 
-def test_missing_file():
+def test_missing_file_and_folder(tmp_path):
     with pytest.raises(AudioError, match="no such file"):
         load_audio("/nonexistent/take.wav")
+    with pytest.raises(AudioError, match="is a folder"):
+        load_audio(tmp_path)
 
 
 def test_silence_only(tmp_path):

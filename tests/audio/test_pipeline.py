@@ -113,6 +113,17 @@ def test_slice_keeps_typed_texts(tmp_home, tiny_cfg, session):
     assert sorted(p.name for p in voice.slices.glob("*.wav")) == sorted(e.path.name for e in forced)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # silero's importlib / jit.load use
+def test_vad_method(tmp_home, session):
+    cfg = load_config("tiny", ["slice.method=vad", "slice.min_length_ms=1000"])
+    voice = get_voice("vad")
+    prepare_files(voice, [session], cfg)
+    entries = slice_voice(voice, cfg)
+    assert len(entries) == 3  # three sentences, 1 s apart
+    for e in entries:
+        assert 2.5 < sf.info(e.path).duration < 5.0
+
+
 def test_slice_without_clean_files(tmp_home, tiny_cfg):
     voice = get_voice("empty").create()
     with pytest.raises(VoicelabError, match="run `python -m voicelab prepare"):

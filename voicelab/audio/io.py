@@ -143,6 +143,8 @@ def load_audio(
         NaN/Inf samples, silence only, or longer than max_seconds.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder: name the audio files in it (e.g. {path}/*.wav)")
     if not path.is_file():
         raise AudioError(f"{path}: no such file: check the path")
     if path.stat().st_size == 0:

@@ -295,7 +295,8 @@ def slice_voice(
         if stale.name not in keep_names:
             stale.unlink()
     write_list(voice.dataset_list, entries)
-    _tick(progress, 1, 1, f"{len(entries)} slices")
+    n = len(list(voice.clean.glob("*.wav")))
+    _tick(progress, n, n, f"{len(entries)} slices")
     return entries
 
 
