@@ -260,3 +260,21 @@ def test_bad_model_sizes_are_all_reported_at_once():
     text = str(e.value)
     for key in ("model.hidden", "model.kernel_size", "model.flow_layers", "model.mpd_periods"):
         assert key in text
+
+
+def test_self_attention_sees_order_and_ignores_padding():
+    from voicelab.models.layers import MultiHeadAttention
+
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(8, 2, rel_window=2)
+    with torch.no_grad():
+        attn.rel_bias.normal_()
+    x = torch.randn(1, 8, 6)
+    mask = torch.ones(1, 1, 6)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    y, yp = attn(x, x, mask), attn(x[..., perm], x[..., perm], mask)
+    assert not torch.allclose(y[..., perm], yp, atol=1e-4)  # not permutation-equivariant
+    # keys in the padding never matter
+    xp = torch.cat([x, torch.randn(1, 8, 3) * 100], dim=-1)
+    mp = torch.cat([mask, torch.zeros(1, 1, 3)], dim=-1)
+    assert torch.allclose(attn(xp, xp, mp)[..., :6], y, atol=1e-5)

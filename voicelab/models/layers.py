@@ -58,7 +58,14 @@ class LayerNorm(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Attention over [B, C, T] sequences with key padding masks (self- or cross-attention)."""
 
-    def __init__(self, channels: int, n_heads: int, dropout: float = 0.0, kv_channels: int | None = None):
+    def __init__(
+        self,
+        channels: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        kv_channels: int | None = None,
+        rel_window: int = 0,
+    ):
         super().__init__()
         if channels % n_heads:
             raise ValueError(f"channels={channels} not divisible by n_heads={n_heads}")
@@ -67,6 +74,12 @@ class MultiHeadAttention(nn.Module):
         self.kv = nn.Conv1d(kv_channels or channels, 2 * channels, 1)
         self.out = nn.Conv1d(channels, channels, 1)
         self.dropout = dropout
+        # Self-attention alone is blind to order. A learned per-head bias for each relative
+        # offset in [-W, W] (offsets beyond W share the edge value) gives it VITS's windowed
+        # relative positions at the cost of (2W + 1) * heads numbers. Only for self-attention:
+        # offsets between sequences at different rates (frames vs phonemes) mean nothing.
+        self.rel_window = rel_window
+        self.rel_bias = nn.Parameter(torch.zeros(n_heads, 2 * rel_window + 1)) if rel_window > 0 else None
 
     def forward(self, x: Tensor, context: Tensor, key_mask: Tensor) -> Tensor:
         """x [B, C, Tq], context [B, Ck, Tk], key_mask [B, 1, Tk] -> [B, C, Tq].
@@ -81,7 +94,12 @@ class MultiHeadAttention(nn.Module):
         tk = k.shape[-1]
         k = k.reshape(b, h, c // h, tk).transpose(2, 3)
         v = v.reshape(b, h, c // h, tk).transpose(2, 3)
-        attn_mask = key_mask.bool()[:, None, :, :]  # [B, 1, 1, Tk] broadcasts over heads/queries
+        attn_mask: Tensor = key_mask.bool()[:, None, :, :]  # [B, 1, 1, Tk]: heads, queries
+        if self.rel_bias is not None:
+            w = self.rel_window
+            offsets = torch.arange(tk, device=x.device)[None, :] - torch.arange(tq, device=x.device)[:, None]
+            bias = self.rel_bias[:, (offsets.clamp(-w, w) + w)]  # [h, Tq, Tk]
+            attn_mask = bias.to(q.dtype)[None].masked_fill(~attn_mask, float("-inf"))
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
@@ -102,6 +120,9 @@ class ConvFFN(nn.Module):
         return self.c2(x * mask) * mask
 
 
+REL_WINDOW = 4  # relative-position window of self-attention (VITS's window_size)
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm block: self-attention, optional cross-attention, FFN; each branch droppable."""
 
@@ -117,7 +138,7 @@ class TransformerBlock(nn.Module):
     ):
         super().__init__()
         self.n1 = LayerNorm(channels)
-        self.attn = MultiHeadAttention(channels, n_heads, dropout)
+        self.attn = MultiHeadAttention(channels, n_heads, dropout, rel_window=REL_WINDOW)
         self.cross = None
         if cross:
             self.nc = LayerNorm(channels)
