@@ -8,7 +8,6 @@ checkpoint is written before any of the last three; continue with `--resume auto
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from voicelab.commands.common import add_config_args, add_voice_arg, voice_from_args
 from voicelab.config import load_config
@@ -27,9 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_args(p, default_preset="small")
     p.add_argument("--run", default=None, help="run name (default: a new timestamped run; with "
                    "--resume auto, the voice's newest run)")  # fmt: skip
-    p.add_argument("--from", dest="from_path", type=Path, default=None, metavar="PATH",
-                   help="start a new run from these weights only (a checkpoint .pt of any run, "
-                   "or an export .safetensors); optimisers start fresh")  # fmt: skip
+    p.add_argument("--from", dest="from_value", default=None, metavar="auto|base|none|PATH",
+                   help="initial weights of a new run (optimisers start fresh): 'auto' (default) "
+                   "= the shipped pretrained base matching the preset if there is one, else "
+                   "scratch; 'base' = that base or an error; 'none' = scratch; or a checkpoint "
+                   ".pt of any run / an export or base .safetensors")  # fmt: skip
     p.add_argument("--stage", choices=("sovits", "gpt"), default=None,
                    help="train only this stage (default: both)")  # fmt: skip
     p.add_argument(
@@ -79,14 +80,19 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voicelab.base import resolve_from
     from voicelab.training.trainer import TrainOptions, train_voice  # torch import only here
 
     cfg = load_config(args.preset, overrides_from_args(args))
     voice = voice_from_args(args, must_exist=True)
+    if args.resume is not None and args.from_value is None:
+        from_path = None  # continuing a run restores its own weights; no base lookup
+    else:
+        from_path = resolve_from(args.from_value, cfg)
     opts = TrainOptions(
         run=args.run,
         stage=args.stage,
-        from_path=args.from_path,
+        from_path=from_path,
         resume=args.resume,
         tensorboard=not args.no_tensorboard,
     )
