@@ -88,6 +88,9 @@ def test_never_overwrites_and_picks_the_newest_checkpoint(voice, tiny_cfg):
     assert first.read_bytes() == before
     other = export_run(voice, out=str(voice.root / "elsewhere" / "v2.safetensors"))
     assert other == voice.root / "elsewhere" / "v2.safetensors" and other.is_file()
+    dotted = export_run(voice, out=str(voice.root / "elsewhere" / "v2.5"))  # a dot in the name
+    assert dotted.name == "v2.5.safetensors" and bundle_paths(dotted)[1].name == "v2.5.json"
+    assert load_bundle(dotted).meta["source"]["step"] == 6
 
 
 def test_refuses_stage_one_and_missing_runs(voice, tiny_cfg):

@@ -33,7 +33,9 @@ def synth() -> Synthesizer:
 
 
 def test_same_seed_same_audio_and_typed_result(synth):
+    threads = torch.get_num_threads()
     a = synth.synthesize("Hello there.", "en", REF, REF_TEXT, seed=11)
+    assert torch.get_num_threads() == threads  # synth.cpu_threads applies only inside the call
     b = synth.synthesize("Hello there.", "en", REF, REF_TEXT, seed=11)
     c = synth.synthesize("Hello there.", "en", REF, REF_TEXT, seed=12)
     assert a.waveform.dtype == np.float32 and a.waveform.ndim == 1 and a.waveform.size > 0

@@ -81,11 +81,15 @@ def _newest_run(voice: Voice) -> str:
     return best[1]
 
 
+def _bundle_stem(path: Path | str) -> Path:
+    """The path without a .safetensors / .json suffix (other dots belong to the name)."""
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+
+
 def bundle_paths(path: Path | str) -> tuple[Path, Path]:
     """(<stem>.safetensors, <stem>.json) for a path given with either suffix or none."""
-    p = Path(path)
-    if p.suffix in (".safetensors", ".json"):
-        p = p.with_suffix("")
+    p = _bundle_stem(path)
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
@@ -96,7 +100,7 @@ def _output_stem(voice: Voice, run: str, step: int, out: Path | str | None) -> P
     if "/" not in out_s and "\\" not in out_s:  # a bare name: goes to the voice's exports/
         name = out_s.removesuffix(".safetensors").removesuffix(".json")
         return voice.exports / validate_name(name, "export name")
-    return bundle_paths(Path(out).expanduser())[0].with_suffix("")
+    return _bundle_stem(Path(out).expanduser())
 
 
 def _pick_weights(state: dict[str, Any], path: Path) -> tuple[dict[str, dict[str, Tensor]], str]:
