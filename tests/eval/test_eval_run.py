@@ -141,3 +141,20 @@ def test_load_sentences_formats(tmp_path):
     (tmp_path / "empty.txt").write_text("# nothing\n")
     with pytest.raises(VoicelabError, match="no sentences"):
         load_sentences(tmp_path / "empty.txt")
+
+
+def test_other_voices_from_workspace_and_lists(tmp_home, tmp_path):
+    from voicelab.eval.evaluate import other_voices
+    from voicelab.workspace import get_voice
+
+    for name, clip in (("alice", "slt_000.wav"), ("bob", "rms_000.wav")):
+        v = get_voice(name).create()
+        dst = v.slices / clip
+        dst.write_bytes((DATA / clip).read_bytes())
+        write_list(v.dataset_list, [Entry(dst, name, "en", "x")])
+    base = tmp_path / "corpus.list"
+    write_list(base, [Entry(DATA / "slt_001.wav", "espeak_en-gb-f2", "en", "y"),
+                      Entry(DATA / "slt_000.wav", "alice", "en", "z")])  # fmt: skip
+    others = other_voices("alice", [base], limit=2)
+    assert sorted(others) == ["bob", "espeak_en-gb-f2"]  # never the target itself
+    assert all(len(c) == 1 and c[0][1] == 16000 for c in others.values())
