@@ -117,3 +117,20 @@ def test_bad_requests_get_clear_messages(synth):
         synth.synthesize("Hello.", "en", (16000, np.zeros(16000 * 4, dtype=np.float32)))
     with pytest.raises(VoicelabError, match="no such file|does not exist|not found"):
         synth.synthesize("Hello.", "en", DATA / "missing.wav")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_synthesis_is_seeded_and_matches_the_uncached_gpt(synth):
+    cuda = Synthesizer(synth.cfg, build_sovits(synth.cfg), build_gpt(synth.cfg), device="cuda")
+    a = cuda.synthesize("Hello there.", "en", REF, REF_TEXT, seed=5)
+    b = cuda.synthesize("Hello there.", "en", REF, REF_TEXT, seed=5)
+    np.testing.assert_array_equal(a.waveform, b.waveform)
+    ref = cuda.prepare_reference(REF, REF_TEXT, "en")
+    ids = torch.tensor(ref.prompt_phones, device="cuda")
+    langs = torch.tensor(ref.prompt_langs, device="cuda")
+    res = cuda.gpt.generate(ids, langs, ref.style[0], ref.prompt_tokens, max_new_tokens=20,
+                            generator=torch.Generator("cuda").manual_seed(1), return_logits=True)
+    full = cuda.gpt.score(ids, langs, ref.style[0], torch.cat([ref.prompt_tokens, res.tokens]))
+    n, steps = ref.prompt_tokens.numel(), res.step_logits.shape[0]
+    torch.testing.assert_close(res.step_logits, full[n : n + steps], atol=1e-3, rtol=1e-3)
