@@ -302,7 +302,8 @@ def test_damaged_newest_falls_back_through_the_cli(home: Path, reference: Path) 
     shutil.copytree(reference / "checkpoints", rd / "checkpoints")
     (rd / runfiles.CONFIG).write_text((reference / runfiles.CONFIG).read_text())
     names = sorted(p.name for p in (rd / "checkpoints").glob("step-*.pt"))
-    assert names == ["step-00000003.pt", "step-00000006.pt", "step-00000008.pt"]
+    # keep_last 3 of the saves at global steps 3, 4 (end of stage 1), 7 (stage 2 step 3) and 8
+    assert names == ["step-00000004.pt", "step-00000007.pt", "step-00000008.pt"]
     _damage(rd / "checkpoints" / names[2], "truncate")
     _damage(rd / "checkpoints" / names[1], "bitflip")
     listing = subprocess.run(
@@ -310,16 +311,16 @@ def test_damaged_newest_falls_back_through_the_cli(home: Path, reference: Path) 
         cwd=REPO, env=env_for(home), capture_output=True, text=True, timeout=STEP_TIMEOUT,
     )  # fmt: skip
     assert listing.returncode == 0, listing.stderr
-    assert "would continue from step-00000003.pt" in listing.stdout
+    assert "would continue from step-00000004.pt" in listing.stdout
     assert "truncated" in listing.stdout and "checksum" in listing.stdout
-    # metrics of steps 4..8 are re-done by the resumed run (the reference's first 3 are copied)
+    # steps 5..8 are re-done by the resumed run (the reference's first 4 records are copied)
     for m in runfiles.read_metrics(reference):
-        if m["step"] <= 3:
+        if m["step"] <= 4:
             runfiles.append_metrics(rd, m)
     code, err = train(home, "damaged", resume=True)
     assert code == EXIT_OK, err[-3000:]
-    assert "step-00000008.pt" in err and "step-00000006.pt" in err and "damaged" in err.lower()
-    assert "resuming from step-00000003.pt" in (rd / runfiles.LOG).read_text()
+    assert "step-00000008.pt" in err and "step-00000007.pt" in err and "damaged" in err.lower()
+    assert "resuming from step-00000004.pt" in (rd / runfiles.LOG).read_text()
     assert_same_training(reference, rd)
 
 
@@ -338,7 +339,7 @@ def test_all_damaged_is_a_clear_error_through_the_cli(home: Path, reference: Pat
 # ENOSPC from the 2nd checkpoint write on: the real CLI in a process whose file writes of
 # checkpoint temp files fail like a full disk after 64 kB.
 DISK_FULL = r"""
-import errno, sys, torch
+import errno, os, sys, torch
 import voicelab.training.checkpoint as ck
 real_save, calls = torch.save, []
 class Full:
@@ -350,8 +351,12 @@ class Full:
         return self.f.write(b)
     def flush(self): self.f.flush()
 def save(obj, f, *a, **k):
-    calls.append(1)
-    return real_save(obj, Full(f) if len(calls) >= 2 else f, *a, **k)
+    name = os.readlink(f"/proc/self/fd/{f.fileno()}") if hasattr(f, "fileno") else str(f)
+    if "/checkpoints/.step-" in name:  # only checkpoint temp files fill the "disk"
+        calls.append(name)
+        if len(calls) >= 2:
+            f = Full(f)
+    return real_save(obj, f, *a, **k)
 ck.torch.save = save
 from voicelab.cli import main
 sys.exit(main(sys.argv[1:]))
