@@ -529,3 +529,40 @@ def test_list_checkpoints_reports_metadata_and_problems(tmp_path: Path) -> None:
     assert "truncated" in infos[2].problem and infos[2].is_latest
     fast = ck.list_checkpoints(tmp_path, verify=False)
     assert [i.problem is None for i in fast] == [True, True, False]
+
+
+def _checkpoints_cmd(*argv: str) -> int:
+    import argparse
+
+    from voicelab.commands import checkpoints
+
+    parser = argparse.ArgumentParser()
+    checkpoints.register(parser.add_subparsers())
+    args = parser.parse_args(["checkpoints", *argv])
+    return args.func(args)
+
+
+def test_checkpoints_command(tmp_home: Path, capsys) -> None:
+    from voicelab.errors import VoicelabError
+    from voicelab.workspace import get_voice
+
+    voice = get_voice("v1").create()
+    with pytest.raises(VoicelabError, match="no training runs yet"):
+        _checkpoints_cmd("--voice", "v1")
+    run = voice.run_dir("r1")
+    _save_steps(run, [2, 4, 6], val=lambda s: 10.0 - s)
+    _bitflip(run / "checkpoints" / "step-00000006.pt")
+    assert _checkpoints_cmd("--voice", "v1") == 0  # the newest run by default
+    out = capsys.readouterr().out
+    assert "run r1: 3 checkpoint(s)" in out and "x         6  damaged" in out
+    assert "would continue from step-00000004.pt" in out and "skipped: step-00000006.pt" in out
+    assert _checkpoints_cmd("--voice", "v1", "--run", "r1", "--json") == 0
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert [c["step"] for c in data["checkpoints"]] == [6, 4, 2]
+    assert [c["resume"] for c in data["checkpoints"]] == [False, True, False]
+    for p in run.glob("checkpoints/step-*.pt"):
+        _empty(p)
+    assert _checkpoints_cmd("--voice", "v1", "--run", "r1") == 1
+    assert "none of these checkpoints can be used" in capsys.readouterr().out
+    with pytest.raises(VoicelabError, match="has no run 'nope'"):
+        _checkpoints_cmd("--voice", "v1", "--run", "nope")
