@@ -319,6 +319,19 @@ def _training_hours(run_dir: Path) -> float | None:
     return round(sum(spans.values()) / 3600, 4) if spans else None
 
 
+def _last_losses(run_dir: Path, upto: int) -> dict[str, float]:
+    """The last logged losses of each stage up to step `upto` (metrics.jsonl): the checkpoint
+    itself only keeps the current stage's, and a base's card should show both."""
+    from voicelab.training import runfiles
+
+    out: dict[str, float] = {}
+    for r in runfiles.read_metrics(run_dir):
+        if isinstance(r.get("step"), int) and r["step"] <= upto:
+            out.update({k: v for k, v in r.items()
+                        if k.startswith(("loss/", "acc/")) and isinstance(v, (int, float))})  # fmt: skip
+    return out
+
+
 def _device_of(run_dir: Path) -> str | None:
     """The device named in train.log ('...; device cuda:0, 8 process(es)'), newest start."""
     p = run_dir / "train.log"
@@ -377,7 +390,8 @@ def _base_meta(state: dict[str, Any], ckpt: Path, run_dir: Path, info: dict[str,
                    "trained_with": state.get(ck.K_VERSION), "commit": git_commit().get("commit")},
         "corpus": {k: info.get(k) for k in CORPUS_KEYS},
         "training": {"hours": _training_hours(run_dir), "device": _device_of(run_dir)},
-        "metrics": {k: v for k, v in metrics.items() if k.startswith(("loss/", "acc/", "val/"))},
+        "metrics": {**_last_losses(run_dir, int(state[ck.K_STEP])),
+                    **{k: v for k, v in metrics.items() if k.startswith(("loss/", "acc/"))}},
         "validation": {n: v for n, v in best.items() if isinstance(v, float) and math.isfinite(v)},
         "eval": _eval_summaries(evals),
         "dtype": "float16",
