@@ -262,6 +262,7 @@ def test_nan_guard_rolls_back_with_lower_lr(tmp_path, monkeypatch):
     st = runfiles.read_status(run)
     assert st["state"] == "finished" and st["rollbacks"] == 1 and st["skipped_steps"] == 1
     assert "rolled back to step-00000001.pt" in (run / runfiles.LOG).read_text()
+    assert "rolled back" in st["message"]  # still shown to the UI after later steps
     lrs = [r["lr/g.main"] for r in runfiles.read_metrics(run) if "lr/g.main" in r]
     assert lrs[0] == pytest.approx(cfg.train.lr_g) and lrs[-1] == pytest.approx(cfg.train.lr_g / 2)
     assert all(

@@ -120,6 +120,7 @@ class Trainer:
         self.bad_in_a_row = 0
         self.skipped_steps = 0
         self.last_metrics: dict[str, float] = {}
+        self.notice = ""  # the last event worth showing (rollback, early stop): kept in status
         self._lock: RunLock | None = None
         self._epoch_cache: tuple[int, list[list[int]]] | None = None
         self._last_save_time = time.time()
@@ -384,7 +385,8 @@ class Trainer:
                 if code is not None:
                     return code
             self.rep.log("training finished")
-            self.rep.status("finished", **self._status_fields(), message="training finished")
+            done = "training finished" + (f"; earlier: {self.notice}" if self.notice else "")
+            self.rep.status("finished", **self._status_fields(), message=done)
         return EXIT_OK
 
     def _enter_stage(self, stage: str) -> None:
@@ -664,7 +666,8 @@ class Trainer:
             f"(rollback {self.rollbacks} of at most {t.max_rollbacks})"
         )
         self.rep.warn(msg)
-        self._status("running", message=msg)
+        self.notice = msg
+        self._status("running")
         self.meter.reset()
 
     # =======================================================================================
@@ -699,8 +702,9 @@ class Trainer:
         }
 
     def _status(self, state: str, message: str = "") -> None:
+        """status.json; without a message, the last notice stays visible to the UI."""
         self._last_status_time = time.time()
-        self.rep.status(state, **self._status_fields(), message=message)
+        self.rep.status(state, **self._status_fields(), message=message or self.notice)
 
     def _log(self, stage: str, st: StageState) -> None:
         means = dd.all_reduce_mean(self.meter.means(), self.device)
@@ -789,10 +793,11 @@ class Trainer:
             patience = self.cfg.train.early_stop_patience
             if patience > 0 and st.evals_without_gain >= patience:
                 st.stopped_early = True
-                self.rep.log(
+                self.notice = (
                     f"[{stage}] early stop: no validation gain in {patience} evaluations "
                     f"(best {st.best_val:.4f})"
                 )
+                self.rep.log(self.notice)
 
     def _save(self, val_loss: float | None) -> None:
         """Checkpoint (rank 0), then an audio sample with the EMA weights."""
