@@ -329,7 +329,6 @@ class Synthesizer:
                 "without ending by itself and was cut there: the voice may need more training "
                 "(or raise synth.max_tokens_per_phone)"
             )
-            log.warning(warnings[-1])
         phone_ids = torch.tensor([ph.ids], device=dev)
         wav = self.sovits.infer(
             res.tokens[None], torch.tensor([n], device=dev), phone_ids,
@@ -408,5 +407,7 @@ class Synthesizer:
             infos.append(info)
         waveform = np.concatenate(pieces).astype(np.float32)
         gen_s = time.perf_counter() - t0
+        for w in warnings:  # also in result.warnings; logged for callers that only unpack (sr, wav)
+            log.warning("%s", w)
         return SynthResult(self.sample_rate, waveform, seed, gen_s, first or gen_s, infos,
                            warnings, ref.seconds)  # fmt: skip

@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature, repetition_penalty=args.repetition_penalty,
         speed=args.speed, seed=args.seed, reference_lang=ref_lang,
     )  # fmt: skip
-    for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    # result.warnings were already logged to stderr by voicelab.synth
     write_wav(args.out, result.waveform, result.sample_rate)
     print(
         f"wrote {args.out}: {result.duration_s:.2f} s of audio in {result.gen_s:.2f} s "
