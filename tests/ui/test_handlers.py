@@ -93,7 +93,10 @@ def test_uploads_checked_for_type_and_size(tmp_home, tmp_path, monkeypatch):
         check_upload(DATA / "slt_000.wav")
     monkeypatch.undo()
     saved = record.add_uploads(v, [str(DATA / "slt_000.wav"), str(DATA / "slt_000.wav")])
-    assert [p.name for p in saved] == ["slt_000.wav", "slt_000-2.wav"]
+    assert [p.name for p in saved] == ["slt_000.wav", "slt_000.wav"], "same content, one copy"
+    other = tmp_path / "slt_000.wav"
+    shutil.copy(DATA / "slt_001.wav", other)
+    assert record.add_uploads(v, [str(other)])[0].name == "slt_000-2.wav", "a clash gets a new stem"
     with pytest.raises(VoicelabError, match="choose one"):
         record.add_uploads(v, [])
 
@@ -114,6 +117,36 @@ def test_clean_refuses_without_files(tmp_home):
         record.clean_files(v, [], record.cleaning_config(True, 0.5, 60, -20))
     with pytest.raises(VoicelabError, match="nothing to slice"):
         slice_tab.do_slice(v, slice_tab.slicing_config(-34, 4000, 300, 10, 500, 12))
+
+
+def test_clean_view_slice_and_features_on_real_speech(tmp_home):
+    v = get_voice("real").create()
+    record.add_uploads(v, [str(DATA / "slt_000.wav"), str(DATA / "rms_000.wav")])
+    assert record.uncleaned(v) == ["rms_000.wav", "slt_000.wav"]
+    seen = []
+    stems, msg = record.clean_files(v, record.uncleaned(v), record.cleaning_config(True, 0.5, 60, -20),
+                                    progress=lambda d, t, m="": seen.append((d, t)))
+    assert sorted(stems) == ["rms_000", "slt_000"] and "Cleaned 2 of 2" in msg
+    assert seen[-1] == (2, 2) and record.uncleaned(v) == []
+    view = record.clean_view(v, "slt_000")
+    assert view.before.endswith("raw/slt_000.wav") and view.after.endswith("clean/slt_000.wav")
+    assert Path(view.before_png).stat().st_size > 1000 and Path(view.after_png).is_file()
+    assert "| " in view.report_md
+    n = slice_tab.do_slice(v, slice_tab.slicing_config(-34, 1000, 300, 10, 500, 12))
+    assert n >= 2 and len(slice_tab.table(v)) == n
+    msg = slice_tab.features(v, slice_tab.slicing_config(-34, 1000, 300, 10, 500, 12))
+    assert f"Features ready for {n} slices" in msg
+
+
+def test_failed_file_is_reported_and_others_cleaned(tmp_home, tmp_path):
+    v = get_voice("bad").create()
+    broken = v.raw / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt nonsense")
+    shutil.copy(DATA / "slt_001.wav", v.raw / "ok.wav")
+    stems, msg = record.clean_files(v, ["broken.wav", "ok.wav"], record.cleaning_config(True, 0.5, 60, -20))
+    assert stems == ["ok"] and "broken.wav failed" in msg
+    with pytest.raises(VoicelabError, match="broken.wav"):
+        record.clean_files(v, ["broken.wav"], record.cleaning_config(True, 0.5, 60, -20))
 
 
 # ------------------------------------------------------------------------------------ slice

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from voicelab.errors import VoicelabError, WorkspaceError
 from voicelab.workspace import Voice, get_voice, home, inside
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("voicelab.ui")
 
 # Uploads: audio only, and not larger than this. A minute of 48 kHz stereo PCM-24 is ~17 MB;
 # 200 MB leaves room for long takes while stopping accidental video files.
@@ -28,17 +30,41 @@ MAX_UPLOAD_MB = 200
 LIST_EXTENSIONS = (".list", ".txt")
 
 
+TOAST_S = 15  # long enough to read; not forever, so old messages do not pile up over the page
+
+
 def friendly(fn: F) -> F:
-    """Wrap a handler so a VoicelabError becomes a Gradio error toast with the same message."""
+    """Wrap a click handler so a VoicelabError becomes a Gradio error toast with its message."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import gradio as gr
 
+        log.debug("event %s", fn.__qualname__)
         try:
             return fn(*args, **kwargs)
         except VoicelabError as e:
-            raise gr.Error(str(e), duration=None) from e
+            raise gr.Error(str(e), duration=TOAST_S) from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+def quiet(fn: F, n_outputs: int) -> F:
+    """Wrap a handler that runs on its own (page load, voice change, timer): a VoicelabError
+    becomes a warning toast and leaves its outputs as they are, instead of failing the event
+    (a failed change event can make the page fire it again)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import gradio as gr
+
+        log.debug("event %s", fn.__qualname__)
+        try:
+            return fn(*args, **kwargs)
+        except VoicelabError as e:
+            gr.Warning(str(e), duration=TOAST_S)
+            skips = tuple(gr.skip() for _ in range(n_outputs))
+            return skips[0] if n_outputs == 1 else skips
 
     return wrapper  # type: ignore[return-value]
 
@@ -101,9 +127,9 @@ def copy_into(folder: Path, src: Path, stem: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in (stem or src.stem))[:60]
     safe = safe.strip("_-") or "upload"
-    dest = folder / f"{safe}{src.suffix.lower()}"
-    n = 2
-    while dest.exists():
+    # unique by stem, whatever the suffix: clean/<stem>.wav is named after it
+    dest, n = folder / f"{safe}{src.suffix.lower()}", 2
+    while any(p.stem == dest.stem for p in folder.glob(f"{dest.stem}.*")):
         dest = folder / f"{safe}-{n}{src.suffix.lower()}"
         n += 1
     shutil.copy2(src, dest)

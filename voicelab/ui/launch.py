@@ -9,6 +9,7 @@ page, and keeps serving locally.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -29,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--share", action="store_true", help="make a public gradio.live link")
     p.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every UI event (debugging)")
     args = p.parse_args(argv)
     if args.auth is not None and (":" not in args.auth or not all(args.auth.split(":", 1))):
         p.error("--auth must look like USER:PASS (both non-empty)")
@@ -83,6 +85,10 @@ def launch(args: argparse.Namespace, block: bool = True):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if args.verbose:  # our events only; the HTTP libraries' debug output drowns them
+        for noisy in ("httpx", "httpcore", "asyncio", "urllib3", "matplotlib", "PIL"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         launch(args)
     except VoicelabError as e:

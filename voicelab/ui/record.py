@@ -29,6 +29,7 @@ from voicelab.ui.common import (
     copy_into,
     friendly,
     need,
+    quiet,
     voice_or_error,
 )
 from voicelab.ui.progress import CancelFlag, bridge
@@ -100,7 +101,9 @@ def add_uploads(voice: Voice, files: list[str] | None) -> list[Path]:
     if not files:
         raise VoicelabError("choose one or more audio files to upload first")
     checked = [check_upload(f) for f in files]
-    return [copy_into(voice.raw, p) for p in checked]
+    pipeline = need("voicelab.audio.pipeline", "adding recordings")
+    # store_raw keeps one copy per content and gives every file its own stem (clean/<stem>.wav)
+    return [pipeline.store_raw(voice, p) for p in checked]
 
 
 # ---------------------------------------------------------------------------- cleaning
@@ -139,8 +142,12 @@ def cleaning_config(denoise: bool, strength: float, highpass: float, lufs: float
 
 def clean_files(
     voice: Voice, names: list[str], cfg: Config, progress: Any = None
-) -> list[str]:
-    """Run the library's prepare step on raw/<name> files; returns the cleaned stems."""
+) -> tuple[list[str], str]:
+    """Run the library's prepare step on raw/<name> files.
+
+    Returns (the stems cleaned, a markdown summary with each failure and warning in plain words).
+    One bad file does not stop the others (prepare_files keeps going and reports it).
+    """
     if not names:
         raise VoicelabError("no recordings to clean: record or upload something first")
     pipeline = need("voicelab.audio.pipeline", "audio cleaning")
@@ -150,8 +157,17 @@ def clean_files(
         if not p.is_file():
             raise VoicelabError(f"{n} is not in {voice.raw} any more: refresh the list")
         files.append(p)
-    pipeline.prepare_files(voice, files, cfg, progress=progress)
-    return [p.stem for p in files]
+    results = pipeline.prepare_files(voice, files, cfg, progress=progress)
+    done = [r.clean.stem for r in results if r.ok and r.clean is not None]
+    lines = [f"Cleaned {len(done)} of {len(results)} file(s)."]
+    for r in results:
+        if not r.ok:
+            lines.append(f"- **{r.source.name} failed:** {r.error}")
+        elif r.report is not None and r.report.warnings:
+            lines += [f"- {r.source.name}: {w}" for w in r.report.warnings]
+    if not done:
+        raise VoicelabError(" ".join(lines[1:]).replace("**", "") or "nothing was cleaned")
+    return done, "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -289,10 +305,9 @@ def build(voice_dd: gr.Dropdown) -> None:
         v = voice_or_error(name)
         _cancel.clear()
         cfg = cleaning_config(dn, st, hp, lu)
-        stems = clean_files(v, names, cfg, bridge(progress, "cleaning", _cancel))
+        stems, msg = clean_files(v, names, cfg, bridge(progress, "cleaning", _cancel))
         todo_u, pick_u = lists(name)
-        return f"cleaned {len(stems)} file(s)", todo_u, gr.Dropdown(
-            choices=cleaned_stems(v), value=stems[-1])
+        return msg, todo_u, gr.Dropdown(choices=cleaned_stems(v), value=stems[-1])
 
     def on_pick(name, stem):
         if not name or not stem:
@@ -308,10 +323,10 @@ def build(voice_dd: gr.Dropdown) -> None:
     clean_btn.click(friendly(on_clean), [voice_dd, todo, denoise, strength, highpass, lufs],
                     [status, todo, pick])
     cancel_btn.click(_cancel.set, None, [status])
-    pick.change(friendly(on_pick), [voice_dd, pick],
+    pick.change(quiet(on_pick, 5), [voice_dd, pick],
                 [before, after, before_img, after_img, report])
     def on_voice(name):
         i = next_prompt(voice_or_error(name), prompts) if name else 0
         return i, *prompt_view(i, prompts), *lists(name)
 
-    voice_dd.change(friendly(on_voice), [voice_dd], [idx, count, sentence, todo, pick])
+    voice_dd.change(quiet(on_voice, 5), [voice_dd], [idx, count, sentence, todo, pick])

@@ -17,7 +17,15 @@ import pandas as pd
 
 from voicelab.config import Config, load_config
 from voicelab.errors import VoicelabError
-from voicelab.ui.common import audio_duration, fmt_duration, friendly, in_voice, need, voice_or_error
+from voicelab.ui.common import (
+    audio_duration,
+    fmt_duration,
+    friendly,
+    in_voice,
+    need,
+    quiet,
+    voice_or_error,
+)
 from voicelab.ui.plots import length_histogram
 from voicelab.ui.progress import CancelFlag, bridge
 from voicelab.ui.record import DEFAULT_PRESET
@@ -44,6 +52,8 @@ def slicing_config(
 
 def table(voice: Voice) -> pd.DataFrame:
     """One row per slice: number, file (relative to slices/), seconds, checked, text."""
+    if not voice.dataset_list.is_file():  # not sliced yet: an empty table, not an error
+        return pd.DataFrame([], columns=HEADERS)
     transcripts = need("voicelab.data.transcripts", "the transcript table")
     rows = []
     for i, r in enumerate(transcripts.load_table(voice), 1):
@@ -55,12 +65,16 @@ def table(voice: Voice) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=HEADERS)
 
 
-def do_slice(voice: Voice, cfg: Config, progress: Any = None) -> int:
-    """Slice every cleaned file; returns the number of slices."""
+def do_slice(voice: Voice, cfg: Config, progress: Any = None, force: bool = False) -> int:
+    """Slice every cleaned file; returns the number of slices.
+
+    The library refuses (changing nothing) when re-slicing would drop typed texts, unless
+    `force` (it then keeps the old list as a .bak file).
+    """
     if not voice.clean.is_dir() or not any(voice.clean.glob("*.wav")):
         raise VoicelabError("nothing to slice yet: clean some recordings in Record & Clean first")
     pipeline = need("voicelab.audio.pipeline", "slicing")
-    return len(pipeline.slice_voice(voice, cfg, progress=progress))
+    return len(pipeline.slice_voice(voice, cfg, progress=progress, force=force))
 
 
 def save_texts(voice: Voice, df: pd.DataFrame) -> int:
@@ -117,9 +131,10 @@ def features(voice: Voice, cfg: Config, progress: Any = None) -> str:
     if not voice.dataset_list.is_file():
         raise VoicelabError("there are no slices yet: press Slice first")
     pipeline = need("voicelab.audio.pipeline", "feature extraction")
-    result = pipeline.extract_features(voice, cfg, progress=progress)
-    n = len(result) if hasattr(result, "__len__") else None
-    return f"features ready{f' for {n} slices' if n is not None else ''}: go to Train"
+    r = pipeline.extract_features(voice, cfg, progress=progress)
+    return (f"Features ready for {r.total} slices ({r.audio_seconds:.0f} s of audio; "
+            f"{r.computed} computed, {r.cached} already cached, {r.elapsed_s:.1f} s on {r.device}). "
+            "Next: the Train tab.")
 
 
 def build(voice_dd: gr.Dropdown) -> None:
@@ -141,6 +156,7 @@ def build(voice_dd: gr.Dropdown) -> None:
         slice_btn = gr.Button("Slice", variant="primary", elem_id="slice-run")
         asr_btn = gr.Button("Transcribe English automatically", elem_id="slice-asr")
         overwrite = gr.Checkbox(False, label="also redo unchecked automatic texts")
+        force = gr.Checkbox(False, label="re-slice even if typed texts are lost (kept in a .bak)")
         cancel_btn = gr.Button("Cancel", variant="stop")
     status = gr.Markdown(elem_id="slice-status")
     grid = gr.Dataframe(headers=HEADERS, interactive=True, static_columns=[0, 1, 2, 3],
@@ -161,10 +177,10 @@ def build(voice_dd: gr.Dropdown) -> None:
         md, fig = summary(v)
         return table(v), md, fig
 
-    def on_slice(name, *settings, progress=gr.Progress()):
+    def on_slice(name, frc, *settings, progress=gr.Progress()):
         v = voice_or_error(name)
         _cancel.clear()
-        n = do_slice(v, slicing_config(*settings), bridge(progress, "slicing", _cancel))
+        n = do_slice(v, slicing_config(*settings), bridge(progress, "slicing", _cancel), frc)
         return f"{n} slices", *refresh(name)
 
     def on_asr(name, over, progress=gr.Progress()):
@@ -188,10 +204,10 @@ def build(voice_dd: gr.Dropdown) -> None:
 
     settings = [thr, min_len, min_int, hop, kept, max_len]
     outs = [status, grid, info, hist]
-    slice_btn.click(friendly(on_slice), [voice_dd, *settings], outs)
+    slice_btn.click(friendly(on_slice), [voice_dd, force, *settings], outs)
     asr_btn.click(friendly(on_asr), [voice_dd, overwrite], outs)
     save_btn.click(friendly(on_save), [voice_dd, grid], outs)
     grid.select(friendly(on_select), [voice_dd, grid], [player])
     feat_btn.click(friendly(on_features), [voice_dd, *settings], [feat_status])
     cancel_btn.click(_cancel.set, None, [status])
-    voice_dd.change(friendly(refresh), [voice_dd], [grid, info, hist])
+    voice_dd.change(quiet(refresh, 3), [voice_dd], [grid, info, hist], api_name="slice_table")

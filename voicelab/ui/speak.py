@@ -22,7 +22,7 @@ import numpy as np
 from voicelab.config import SynthConfig
 from voicelab.data.manifest import read_list
 from voicelab.errors import VoicelabError
-from voicelab.ui.common import check_upload, friendly, in_voice, need, voice_or_error
+from voicelab.ui.common import check_upload, friendly, in_voice, need, quiet, voice_or_error
 from voicelab.workspace import Voice
 
 _models: OrderedDict[tuple[str, float], Any] = OrderedDict()  # (path, mtime) -> Synthesizer
@@ -211,5 +211,5 @@ def build(voice_dd: gr.Dropdown) -> None:
                                top_k, top_p, temp, rep, speed, seed], [audio, file, info])
     export_btn.click(friendly(on_export), [voice_dd, run], [export_md, model])
     refresh.click(friendly(lists), [voice_dd], [model, ref_slice, run])
-    ref_slice.change(friendly(on_ref), [voice_dd, ref_slice], [ref_text])
-    voice_dd.change(friendly(lists), [voice_dd], [model, ref_slice, run])
+    ref_slice.change(quiet(on_ref, 1), [voice_dd, ref_slice], [ref_text])
+    voice_dd.change(quiet(lists, 3), [voice_dd], [model, ref_slice, run])

@@ -23,7 +23,7 @@ from voicelab.config import TrainConfig, list_presets, load_config
 from voicelab.errors import VoicelabError
 from voicelab.training import runfiles
 from voicelab.ui import jobs
-from voicelab.ui.common import fmt_duration, friendly, stamp, voice_or_error
+from voicelab.ui.common import fmt_duration, friendly, quiet, stamp, voice_or_error
 from voicelab.ui.plots import CACHE, curves
 from voicelab.workspace import Voice
 
@@ -183,10 +183,12 @@ def state_markdown(view: jobs.RunView) -> str:
         "crashed": "**The trainer stopped unexpectedly.**",
     }
     text = f"Run `{view.run}`: {words.get(view.state, view.state)}"
-    if view.message:
+    error = view.error.strip()
+    if view.message and view.message not in error:
         text += f"\n\n{view.message}"
-    if view.error:
-        text += f"\n\n**Cause:** `{view.error.strip()[:1500]}`"
+    if error:
+        # a quoted block, not inline code: the cause itself may contain backticks
+        text += "\n\n**Cause:**\n\n" + "\n".join(f"> {line}" for line in error[:1500].splitlines())
     return text
 
 
@@ -283,7 +285,7 @@ def build(voice_dd: gr.Dropdown) -> None:
         run = gr.Dropdown(label="Run", allow_custom_value=True, elem_id="train-run",
                           info="pick a run to watch or resume, or type a new name")
     inputs = []
-    with gr.Accordion("Key settings", open=False):
+    with gr.Accordion("Key settings", open=False, elem_id="train-settings"):
         vals = preset_values(default)
         for i in range(0, len(SETTINGS), 4):
             with gr.Row():
@@ -324,7 +326,7 @@ def build(voice_dd: gr.Dropdown) -> None:
     last = gr.State({})
     timer = gr.Timer(POLL_S)
 
-    preset.change(friendly(preset_values), [preset], inputs)
+    preset.change(quiet(preset_values, len(inputs)), [preset], inputs)
 
     def on_start(name, r, p, *values):
         return start(name, r, p, list(values), resume=False), {}
@@ -339,6 +341,7 @@ def build(voice_dd: gr.Dropdown) -> None:
     pause_btn.click(friendly(lambda n, r: control(n, r, "pause")), [voice_dd, run], [message])
     stop_btn.click(friendly(lambda n, r: control(n, r, "stop")), [voice_dd, run], [message])
     # show_progress="hidden": the poll must not flash a spinner over the plots every 2 s
-    timer.tick(friendly(poll), [voice_dd, run, last], poll_outs, show_progress="hidden")
-    voice_dd.change(friendly(attach), [voice_dd], [run]).then(lambda: {}, None, [last])
+    timer.tick(quiet(poll, len(poll_outs)), [voice_dd, run, last], poll_outs, show_progress="hidden",
+               api_name="train_poll")
+    voice_dd.change(quiet(attach, 1), [voice_dd], [run]).then(lambda: {}, None, [last])
     run.change(lambda: {}, None, [last])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from voicelab.errors import VoicelabError
-from voicelab.ui.common import fmt_duration, friendly, voice_or_error
+from voicelab.ui.common import fmt_duration, friendly, quiet, voice_or_error
 from voicelab.ui.jobs import active_run
 from voicelab.workspace import get_voice, home, list_voices
 
@@ -114,5 +114,5 @@ def build() -> gr.Dropdown:
 
     create.click(friendly(_create), [new_name], [voice, new_name])
     refresh.click(refresh_voices, [voice], [voice])
-    voice.change(friendly(describe_voice), [voice], [info])
+    voice.change(quiet(describe_voice, 1), [voice], [info], api_name="describe_voice")
     return voice
