@@ -323,3 +323,23 @@ def test_early_stopping_and_plateau(tmp_path):
     assert st.plateau.scale == 0.5 and not st.stopped_early
     tr._evaluate("sovits", st)  # second eval without gain: stop this stage
     assert st.stopped_early and st.evals_without_gain == 2
+
+
+class Fp16OnCpu(Trainer):
+    """The CUDA fp16 path (autocast + GradScaler, two optimisers, one update) run on the CPU,
+    which supports both, so its code is exercised where no GPU is available."""
+
+    def setup(self):
+        super().setup()
+        self.amp_dtype = torch.float16
+        self.scaler = torch.amp.GradScaler("cpu", enabled=True)
+
+
+def test_fp16_grad_scaler_path(tmp_path):
+    voice = make_voice(tmp_path)
+    cfg = cfg_with("train.sovits_steps=1", "train.gpt_steps=1", "train.eval_every=100")
+    assert Fp16OnCpu(voice, cfg, TrainOptions(run="amp", tensorboard=False)).run() == EXIT_OK
+    state = ck.load_checkpoint(voice.run_dir("amp") / "checkpoints" / "step-00000002.pt")
+    assert state[ck.K_SCALER]["scale"] > 0  # the scaler's state is checkpointed
+    recs = [r for r in runfiles.read_metrics(voice.run_dir("amp")) if "loss/gpt" in r]
+    assert math.isfinite(recs[0]["loss/gpt"])
