@@ -278,3 +278,20 @@ def test_self_attention_sees_order_and_ignores_padding():
     xp = torch.cat([x, torch.randn(1, 8, 3) * 100], dim=-1)
     mp = torch.cat([mask, torch.zeros(1, 1, 3)], dim=-1)
     assert torch.allclose(attn(xp, xp, mp)[..., :6], y, atol=1e-5)
+
+
+def test_spec_augment_reaches_the_posterior_but_not_the_tokens(tiny_cfg, model):
+    """batch.posterior_spec (SpecAugment's masked copy) feeds the posterior encoder only: the
+    semantic tokens still come from the clean spectrogram."""
+    from dataclasses import replace
+
+    model.eval()
+    batch = make_batch(tiny_cfg)
+    masked = batch.spec.clone()
+    masked[:, 10:40, :] = 0.0
+    g = torch.Generator().manual_seed(3)
+    clean = model(batch, generator=g)
+    g = torch.Generator().manual_seed(3)
+    aug = model(replace(batch, posterior_spec=masked), generator=g)
+    assert torch.equal(clean.tokens, aug.tokens)
+    assert not torch.allclose(clean.m_q, aug.m_q)

@@ -4,8 +4,9 @@ Both take an explicit `torch.Generator`, so the randomness of step N is a pure f
 (seed, step): a resumed run draws exactly what the uninterrupted run drew. Each is a no-op that
 returns the batch object unchanged when switched off.
 
-- SpecAugment (Park et al. 2019) on the *posterior-encoder input* (`batch.spec`, linear
-  magnitude): one frequency band of up to `freq_mask` bins and one time span of up to
+- SpecAugment (Park et al. 2019) on the *posterior-encoder input* (linear magnitude), written to
+  `batch.posterior_spec` so that the content encoder, whose output is quantised into the
+  semantic tokens, keeps the clean `batch.spec`: one frequency band of up to `freq_mask` bins and one time span of up to
   `time_mask` frames per example are zeroed, inside the true length only. The audio targets
   (`wav`, `mel`) stay untouched, so the model must reconstruct through the gap: with a minute of
   speech this stops the posterior from memorising exact spectra.
@@ -98,7 +99,7 @@ def augment_batch(batch: Batch, train_cfg: Any, generator: torch.Generator) -> B
             int(train_cfg.spec_augment_time_mask),
             generator,
         )
-        out = replace(out, spec=spec)
+        out = replace(out, posterior_spec=spec)  # `spec` stays clean for the tokens
     if (
         train_cfg.mixup_alpha > 0
         and batch.size > 1

@@ -29,6 +29,9 @@ class Batch:
     style: Tensor | None = None  # [B, style_dim] timbre vectors precomputed for stage 2
     dvector: Tensor | None = None  # [B, 256] resemblyzer d-vector, when model.use_dvector
     speaker_ids: Tensor | None = None  # [B] long, multi-speaker corpora
+    # SpecAugment's masked copy of `spec`, read by the posterior encoder only: the content
+    # encoder (which makes the semantic tokens) must keep seeing the clean spectrogram.
+    posterior_spec: Tensor | None = None  # [B, n_fft // 2 + 1, T_s]
     texts: tuple[str, ...] = ()
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:

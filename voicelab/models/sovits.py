@@ -235,7 +235,10 @@ class SoVITS(nn.Module):
         m_p, logs_p = F.pad(m_p, (0, t_s - m_p.shape[-1])), F.pad(logs_p, (0, t_s - logs_p.shape[-1]))
 
         g3 = g[..., None]
-        z, m_q, logs_q = self.posterior(spec, mask, g3, generator)
+        # SpecAugment masks only the posterior's input (batch.posterior_spec); tokens come from
+        # the clean spectrogram above so that augmentation never changes what the GPT learns.
+        post_in = batch.posterior_spec if batch.posterior_spec is not None else spec
+        z, m_q, logs_q = self.posterior(post_in, mask, g3, generator)
         z_p = self.flow(z, mask, g3)
         kl_terms = [kl_loss(z_p, logs_q, m_p, logs_p, mask)]
         if self.cfg.n_quantizers > 1:
