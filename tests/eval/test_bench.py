@@ -28,6 +28,10 @@ out.joinpath("good.json").write_text(json.dumps({{"machine": {{"cores": 99}}, "d
     "quick": quick, "rows": [{{"name": "tiny", "steps_per_s": 12.5}}], "peak_ram_mb": 321}}))
 out.joinpath("good.md").write_text("# good\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |\\n")
 """)
+    _script(b, "split", f"""
+name = "split_quick" if "--quick" in sys.argv else "split"
+pathlib.Path({res}).joinpath(name + ".json").write_text(json.dumps({{"threads": 1, "rtf": 0.5}}))
+""")
     _script(b, "bad", "print('loading'); raise SystemExit('bench_bad: no model found')\n")
     _script(b, "silent", "print('did nothing')\n")
     _script(b, "slow", "time.sleep(30)\n")
@@ -43,9 +47,11 @@ def test_every_outcome_is_reported_not_raised(bench_dir, tmp_path):
     b, r = bench_dir
     s = bench.run_benchmarks(quick=True, timeout_s=5, bench_dir=b, results_dir=r)
     by = {x.name: x for x in s.runs}
-    assert set(by) == set(bench.EXPECTED) | {"good", "bad", "silent", "slow"}
+    assert set(by) == set(bench.EXPECTED) | {"good", "bad", "silent", "slow", "split"}
+    assert by["split"].status == "ok" and by["split"].key_figures == {"rtf": 0.5, "threads": 1}
     assert by["good"].status == "ok" and by["good"].result["quick"] is True
     assert by["good"].key_figures == {"rows[tiny].steps_per_s": 12.5, "peak_ram_mb": 321}
+
     assert by["bad"].status == "failed" and "no model found" in by["bad"].error
     assert by["silent"].status == "no result" and by["silent"].result is None
     assert by["slow"].status == "timeout"
@@ -87,3 +93,11 @@ def test_cli_bench_writes_the_table(bench_dir, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "good" in out and "failed" in out and "1 not ok: bad" in out
     assert (tmp_path / "o" / "summary.md").is_file()
+
+
+def test_key_figures_put_measurements_first():
+    res = {"machine": {"cores": 2}, "results": [{"preset": "tiny", "threads": 1, "repeat": 3,
+           "median": {"rtf": 0.08, "first_audio_s": 0.43}, "runs": [{"rtf": 9.9}]}]}
+    assert bench.key_figures(res) == {"results[tiny].median.rtf": 0.08,
+                                      "results[tiny].median.first_audio_s": 0.43,
+                                      "results[tiny].threads": 1, "results[tiny].repeat": 3}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ BENCH_DIR = REPO / "benchmarks"
 RESULTS_DIR = BENCH_DIR / "results"
 # The benchmarks the project promises (issue 8); others found on disk are run as well.
 EXPECTED = ("prepare", "asr", "synth", "train", "checkpoint", "ui")
-SKIP_KEYS = {"machine", "date", "commit", "dirty", "quick", "name", "argv"}
+SKIP_KEYS = {"machine", "date", "commit", "dirty", "quick", "name", "argv", "runs"}
 MAX_KEY_FIGURES = 8
 LABEL_KEYS = ("name", "preset", "case", "voice", "condition", "device", "size", "stage")
 
@@ -64,34 +65,43 @@ def discover(bench_dir: Path = BENCH_DIR) -> dict[str, Path]:
     return {p.stem[len("bench_"):]: p for p in sorted(bench_dir.glob("bench_*.py"))}
 
 
-def key_figures(result: Any, limit: int = MAX_KEY_FIGURES) -> dict[str, Any]:
-    """The first few numbers of a result JSON, flattened to 'a.b' keys, for the overview table.
+# Leaf names that are measurements (shown first) and ones that are settings (shown last).
+METRIC_RE = re.compile(r"(rtf|wer|per_s|_s$|_ms$|seconds|_mb|mb_|gib|mfu|latency|x_real|speed|loss)")
+SETTING_RE = re.compile(r"(threads|repeat|batch_size|seed|^steps$|^utterances$|words$|^tokens$)")
 
-    Machine details and bookkeeping (date, commit) are left out: the table shows them once.
+
+def key_figures(result: Any, limit: int = MAX_KEY_FIGURES) -> dict[str, Any]:
+    """The headline numbers of a result JSON, flattened to 'a.b[row].c' keys, for the overview.
+
+    Measurements (rtf, wer, .._s, ..per_s, MB ...) come before settings (threads, repeat ...);
+    machine details, bookkeeping and raw per-repeat `runs` are left out.
     """
-    out: dict[str, Any] = {}
+    found: list[tuple[str, Any]] = []
 
     def walk(obj: Any, prefix: str, depth: int) -> None:
-        if len(out) >= limit or depth > 3:
+        if depth > 5 or len(found) > 200:
             return
         if isinstance(obj, dict):
             for k, v in obj.items():
-                if str(k) in SKIP_KEYS:
-                    continue
-                walk(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
+                if str(k) not in SKIP_KEYS:
+                    walk(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
         elif isinstance(obj, list):
             for i, v in enumerate(obj[:4]):
                 label = None
                 if isinstance(v, dict):  # name a row by its first identifying field
                     label = next((v[k] for k in LABEL_KEYS if isinstance(v.get(k), str)), None)
                 walk(v, f"{prefix}[{label or i}]", depth + 1)
-        elif isinstance(obj, bool):
-            return
-        elif isinstance(obj, (int, float)):
-            out[prefix] = round(obj, 4) if isinstance(obj, float) else obj
+        elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+            found.append((prefix, round(obj, 4) if isinstance(obj, float) else obj))
 
     walk(result, "", 0)
-    return out
+
+    def rank(item: tuple[str, Any]) -> int:
+        leaf = item[0].rsplit(".", 1)[-1].lower()
+        return 0 if METRIC_RE.search(leaf) and not SETTING_RE.search(leaf) else (
+            2 if SETTING_RE.search(leaf) else 1)  # fmt: skip
+
+    return dict(sorted(found, key=rank)[:limit])
 
 
 def _tail(text: str, lines: int = 6) -> str:
@@ -118,9 +128,16 @@ def run_one(name: str, script: Path | None, quick: bool, timeout_s: float,
     wall = time.time() - start
     rel = str(script.relative_to(REPO)) if script.is_relative_to(REPO) else str(script)
     run = BenchRun(name, "ok", rel, proc.returncode, wall)
-    res_json, res_md = results_dir / f"{name}.json", results_dir / f"{name}.md"
     # a result older than this run is a leftover from an earlier one: never report it as new
-    fresh = res_json.is_file() and res_json.stat().st_mtime >= start - 1
+    def fresh_file(p: Path) -> bool:
+        return p.is_file() and p.stat().st_mtime >= start - 1
+
+    # some scripts keep quick results apart (<name>_quick.json): prefer those after --quick
+    stems = [f"{name}_quick", name] if quick else [name]
+    res_json = next((results_dir / f"{s}.json" for s in stems if fresh_file(results_dir / f"{s}.json")),
+                    results_dir / f"{name}.json")  # fmt: skip
+    res_md = res_json.with_suffix(".md")
+    fresh = fresh_file(res_json)
     if proc.returncode != 0:
         run.status = "failed"
         run.error = f"exit code {proc.returncode}\n{_tail(proc.stderr or proc.stdout)}"
@@ -133,7 +150,7 @@ def run_one(name: str, script: Path | None, quick: bool, timeout_s: float,
             run.key_figures = key_figures(run.result)
         except (OSError, ValueError) as e:
             run.status, run.error = "failed", f"{res_json.name} is not valid JSON: {e}"
-        if res_md.is_file() and res_md.stat().st_mtime >= start - 1:
+        if fresh_file(res_md):
             run.markdown = res_md.read_text(encoding="utf-8")
     return run
 
