@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from voicelab.commands.common import add_voice_arg, voice_from_args
-from voicelab.export import bundle_paths, export_run, load_bundle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voicelab.export import bundle_paths, export_run, load_bundle  # torch: only when run
+
     voice = voice_from_args(args)
     path = export_run(voice, run=args.run, out=args.out, allow_untrained_gpt=args.allow_untrained)
     meta = load_bundle(path).meta  # read back: what was written is loadable

@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from voicelab.audio.io import write_wav
 from voicelab.errors import VoicelabError
-from voicelab.synth import Synthesizer, find_default_reference
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voicelab.audio.io import write_wav  # heavy imports (torch, models) only when run
+    from voicelab.synth import Synthesizer, find_default_reference
+
     if args.out.exists() and not args.force:
         raise VoicelabError(f"{args.out} already exists: pick another -o or add --force")
     model = args.model
