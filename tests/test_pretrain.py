@@ -112,7 +112,7 @@ def pretrained(tmp_path_factory):
     common = ["pretrain", "--corpus", str(corpus), "--preset", "tiny", "--name", "pre", "--run",
               "r1", "--no-tensorboard", "--allow-dev-voices", *[a for s in FAST for a in ("--set", s)]]
     first = cli(home, *common, "--sovits-steps", "2", "--gpt-steps", "0")
-    run_dir = home / "pre" / "runs" / "r1"
+    run_dir = home / "_pretrain" / "pre" / "runs" / "r1"
     first_state = ck.find_resume(run_dir).state
     second = cli(home, *common, "--sovits-steps", "3", "--gpt-steps", "2", "--resume", "auto")
     return {"root": root, "home": home, "corpus": corpus, "run": run_dir, "codes": (first, second),

@@ -6,7 +6,7 @@
 
 The corpus is what `python -m voicelab corpus --out DIR` writes (DIR/corpus.list, wavs/<speaker>/,
 corpus.json, MODEL_CARD.md), or any folder with a GPT-SoVITS `corpus.list`. The training folder
-(default: VOICELAB_HOME/pretrain-<corpus name>) is a Voice whose slices/dataset.list points at the
+(default: VOICELAB_HOME/_pretrain/<corpus name>) is a Voice whose slices/dataset.list points at the
 corpus audio where it lies: nothing is copied. The dataset keys each slice by its file *name*
 (tokens.pt, logs), and TTS corpora reuse names across speakers (wavs/a/0001.wav, wavs/b/0001.wav),
 so a name that occurs more than once is hard-linked as slices/<speaker>__<name> (free on the same
@@ -35,13 +35,14 @@ from voicelab.config import Config
 from voicelab.data.manifest import Entry, format_entry, read_list
 from voicelab.errors import VoicelabError
 from voicelab.fileio import write_json_atomic, write_text_atomic
-from voicelab.workspace import Voice, get_voice, validate_name
+from voicelab.workspace import Voice, home as workspace_home, validate_name
 
 log = logging.getLogger(__name__)
 
 CORPUS_LIST = "corpus.list"
 CORPUS_JSON = "corpus.json"
 PRETRAIN_JSON = "pretrain.json"  # in the training folder: which corpus it points at
+PRETRAIN_DIR = "_pretrain"  # under VOICELAB_HOME
 CORPUS_KEYS = ("corpus", "clips", "hours", "speakers", "dev_voice_clips")  # copied into a base
 
 
@@ -64,9 +65,17 @@ class PretrainSet:
 
 
 def default_name(corpus: Path) -> str:
-    """pretrain-<corpus folder name>, as a valid voice name."""
+    """The corpus folder's name, as a valid voice name."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(corpus).resolve().name).strip("-_") or "corpus"
-    return f"pretrain-{stem}"[:64]
+    return stem[:64]
+
+
+def pretrain_voice(name: str, home: Path | None = None) -> Voice:
+    """The training folder HOME/_pretrain/<name> (HOME: VOICELAB_HOME). Kept under "_pretrain"
+    so that it is not listed among the person's voices (workspace names never start with "_"):
+    the app would offer it for few-shot training and eval would count it as another voice."""
+    name = validate_name(name, "pretraining folder name")
+    return Voice(name=name, root=(home or workspace_home()) / PRETRAIN_DIR / name)
 
 
 def read_corpus_dir(corpus: Path | str) -> list[Entry]:
@@ -151,8 +160,7 @@ def prepare_pretrain(
 
     corpus = Path(corpus).expanduser().resolve()
     entries = read_corpus_dir(corpus)
-    name = validate_name(name or default_name(corpus), "pretraining folder name")
-    voice = get_voice(name, base=home)
+    voice = pretrain_voice(name or default_name(corpus), home)
     voice.create()
     dev = [e for e in entries if exclude.exclusion_reason(e.speaker, e.text, e.path)]
     if dev and not allow_dev_voices:
@@ -282,7 +290,7 @@ def _source_state(source: Path) -> tuple[dict[str, Any], Path, Path]:
         point = ck.find_resume(source)
         if point is None:
             raise VoicelabError(f"{source} holds no checkpoint: give a pretraining run folder "
-                                "(workspace/pretrain-NAME/runs/RUN) or a checkpoint .pt")
+                                "(workspace/_pretrain/NAME/runs/RUN) or a checkpoint .pt")
         for p, why in point.skipped:
             log.warning("skipped damaged checkpoint %s: %s", p.name, why)
         return point.state, point.path, source
@@ -328,7 +336,7 @@ def _last_losses(run_dir: Path, upto: int) -> dict[str, float]:
     for r in runfiles.read_metrics(run_dir):
         if isinstance(r.get("step"), int) and r["step"] <= upto:
             out.update({k: v for k, v in r.items()
-                        if k.startswith(("loss/", "acc/")) and isinstance(v, (int, float))})  # fmt: skip
+                        if k.startswith(("loss/", "acc/")) and isinstance(v, (int, float))})
     return out
 
 

@@ -3,7 +3,7 @@
     python -m voicelab pretrain --corpus DIR --preset base [--run R] [--resume auto]
     python -m voicelab pretrain --ship RUN_DIR_OR_CHECKPOINT [-o assets/base] [--name base]
 
-Training writes to VOICELAB_HOME/pretrain-<corpus name>/runs/RUN/ like any voice (status.json,
+Training writes to VOICELAB_HOME/_pretrain/<corpus name>/runs/RUN/ like any voice (status.json,
 metrics.jsonl, samples, checkpoints), so the app's Train tab can follow it too. Exit codes as
 `train`: 0 finished, 1 error, 3 paused, 130 Ctrl-C, 143 SIGTERM (a checkpoint is written first).
 """
@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "checkpoint) as a base")  # fmt: skip
     add_config_args(p, default_preset="base")
     g = p.add_argument_group("pretraining (with --corpus)")
-    g.add_argument("--name", default=None, help="training folder under VOICELAB_HOME "
-                   "(default pretrain-<corpus folder name>); with --ship: the base's file name "
+    g.add_argument("--name", default=None, help="training folder VOICELAB_HOME/_pretrain/NAME "
+                   "(default: the corpus folder's name); with --ship: the base's file name "
                    "(default base)")  # fmt: skip
     g.add_argument("--run", default=None, help="run name (default: a new timestamped run; with "
                    "--resume auto, the newest run)")  # fmt: skip
