@@ -119,12 +119,33 @@ def bench_preset(preset: str, repeat: int) -> dict:
     return r
 
 
+def _log_times(log: Path, since: float) -> dict[str, float]:
+    """Seconds after `since` at which train.log reached the resume milestones."""
+    import datetime as _dt
+
+    marks = {"data_loaded_s": "training and", "checkpoint_restored_s": "resuming from",
+             "training_started_s": "stage "}  # fmt: skip
+    out: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        try:
+            t = _dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            continue
+        for key, text in marks.items():
+            if t >= since - 0.01 and key not in out and text in line:
+                out[key] = round(t - since, 2)
+    return out
+
+
 def resume_latency(fixtures: Path) -> dict:
-    """Seconds from `train --resume auto` process start to its first new step (tiny preset)."""
+    """Seconds from `train --resume auto` process start to its first new step (tiny preset),
+    with the milestones in between and the CPU time the resumed process used."""
+    import resource
+    import signal
     import subprocess
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from kill_resume import make_voice, read_steps, train_cmd  # the same setup as the kill test
+    from kill_resume import make_voice, read_steps, run_path, train_cmd  # the kill test's setup
 
     with tempfile.TemporaryDirectory(prefix="vl-resume-") as tmp:
         env, voice = make_voice(Path(tmp), fixtures)
@@ -132,21 +153,28 @@ def resume_latency(fixtures: Path) -> dict:
         if first.returncode != 0:
             raise SystemExit(f"first training run failed:\n{first.stderr[-2000:]}")
         done = max(read_steps(env, voice))
-        t0 = time.perf_counter()
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t_wall, t0 = time.time(), time.perf_counter()
         p = subprocess.Popen(train_cmd(voice, steps=(6, 0), resume=True), env=env, cwd=REPO,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        while time.perf_counter() - t0 < 300:
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        while time.perf_counter() - t0 < 600:
             steps = read_steps(env, voice)
             if steps and max(steps) > done:
                 latency = time.perf_counter() - t0
                 break
-            if p.poll() is not None and not (steps and max(steps) > done):
-                raise SystemExit(f"resumed run ended without a new step:\n{p.stderr.read()[-2000:]}")
+            if p.poll() is not None:
+                raise SystemExit(f"resumed run ended without a new step (exit {p.returncode})")
             time.sleep(0.02)
         else:
-            raise SystemExit("no new step within 300 s")
+            raise SystemExit("no new step within 600 s")
+        p.send_signal(signal.SIGTERM)  # it saves and exits: CPU below includes that save
         p.wait()
-    return {"preset": "tiny", "from_step": done, "process_start_to_first_new_step_s": round(latency, 2)}
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        marks = _log_times(run_path(env, voice) / "train.log", t_wall)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return {"preset": "tiny", "from_step": done, "process_start_to_first_new_step_s": round(latency, 2),
+            **marks, "cpu_s_of_resumed_process": round(cpu, 1),
+            "load_average_1min": round(os.getloadavg()[0], 1)}  # fmt: skip
 
 
 def write_results(results: dict) -> None:
@@ -174,23 +202,31 @@ def write_results(results: dict) -> None:
         )
     if results.get("resume"):
         r = results["resume"]
-        lines += ["", f"Resume latency ({r['preset']} preset, from step {r['from_step']}): "
+        lines += ["", f"Resume latency (`python -m voicelab train --resume auto`, {r['preset']} "
+                  f"preset, from step {r['from_step']}, load average {r['load_average_1min']}): "
                   f"{r['process_start_to_first_new_step_s']:.1f} s from process start to the "
-                  "first new step (Python start-up, imports, data, find_resume, restore)."]  # fmt: skip
+                  f"first new step; data loaded at {r.get('data_loaded_s', '?')} s, checkpoint "
+                  f"restored at {r.get('checkpoint_restored_s', '?')} s; the process used "
+                  f"{r['cpu_s_of_resumed_process']} CPU-seconds including one save."]  # fmt: skip
     (OUT / "checkpoint.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small preset only, 2 repeats")
-    ap.add_argument("--presets", default="small,base")
+    ap.add_argument("--presets", default="small,base",
+                    help='comma-separated; "" keeps the rows of the last results file')
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--resume-latency", action="store_true")
     ap.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
     args = ap.parse_args()
-    presets = ["small"] if args.quick else args.presets.split(",")
+    presets = ["small"] if args.quick else [p for p in args.presets.split(",") if p]
     repeat = 2 if args.quick else args.repeat
     results = {"machine": machine(), "presets": [bench_preset(p, repeat) for p in presets]}
+    if not presets and (OUT / "checkpoint.json").is_file():  # --presets "": keep earlier rows
+        previous = json.loads((OUT / "checkpoint.json").read_text())
+        results["presets"] = previous.get("presets", [])
+        results["machine_presets"] = previous.get("machine_presets", previous.get("machine"))
     if args.resume_latency:
         results["resume"] = resume_latency(args.fixtures)
         print(json.dumps(results["resume"]))
