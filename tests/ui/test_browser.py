@@ -240,9 +240,10 @@ def test_record_clean_slice_train_pause_resume_speak(studio, page, speech_dir, t
     p.tab("Train")
     p.choose("train-preset", "tiny")
     p.click("#train-settings button, #train-settings")  # open the Key settings accordion
-    p.type("#set-sovits_steps input", "3")
-    p.type("#set-gpt_steps input", "3")
-    p.type("#set-save_every input", "3")
+    # enough stage-1 steps that the pause lands while training, however busy the machine is
+    p.type("#set-sovits_steps input", "10")
+    p.type("#set-gpt_steps input", "2")
+    p.type("#set-save_every input", "5")
     p.click("#train-start")
     p.until(lambda: "started run" in p.text("#train-message"), 30, "the trainer to start")
     marks = "return document.querySelectorAll('#loss-plot .role-mark path, #loss-plot path.mark-line, #loss-plot .mark-line path, #loss-plot .mark-symbol path').length"

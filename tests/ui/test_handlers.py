@@ -138,6 +138,16 @@ def test_clean_view_slice_and_features_on_real_speech(tmp_home):
     assert f"Features ready for {n} slices" in msg
 
 
+def test_recorded_take_gives_its_prompt_to_its_slice(tmp_home):
+    v = get_voice("takes").create()
+    prompts = ["She painted the old fence a bright shade of yellow."]
+    record.save_take(v, str(DATA / "slt_001.wav"), 0, prompts)
+    record.clean_files(v, record.uncleaned(v), record.cleaning_config(True, 0.5, 60, -20))
+    slice_tab.do_slice(v, slice_tab.slicing_config(-34, 1000, 300, 10, 500, 12))
+    df = slice_tab.table(v)
+    assert len(df) == 1 and df.loc[0, "text"] == prompts[0] and df.loc[0, "checked"] == "yes"
+
+
 def test_failed_file_is_reported_and_others_cleaned(tmp_home, tmp_path):
     v = get_voice("bad").create()
     broken = v.raw / "broken.wav"
@@ -282,6 +292,11 @@ def test_metrics_cache_reads_only_complete_lines(tmp_path):
     df = plots.curves(cache.records(tmp_path), "loss")
     assert df["value"].tolist() == [2.0, 1.0, 0.5]
     assert plots.curves(cache.records(tmp_path), "lr")["series"].tolist() == ["lr"]
+
+
+def test_empty_curves_keep_numeric_axes():
+    df = plots.curves([], "loss")
+    assert df.empty and str(df["step"].dtype) == "float64" and str(df["value"].dtype) == "float64"
 
 
 def test_long_curves_are_thinned_keeping_the_last_point():

@@ -101,7 +101,9 @@ def curves(records: list[dict], kind: str) -> pd.DataFrame:
                 hit = key.startswith("lr") and not key.endswith("no_decay")
             if hit:
                 rows.append((float(step), float(v), f"{stage} {key}".strip()))
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    # explicit dtypes: the plot fixes its axis types from the first table it gets, and an empty
+    # table would otherwise be all "object" (a categorical axis, one tick per value)
+    df = pd.DataFrame(rows, columns=COLUMNS).astype({"step": "float64", "value": "float64", "series": "string"})
     if len(df) > MAX_POINTS:
         df = _thin(df)
     return df

@@ -74,7 +74,31 @@ def do_slice(voice: Voice, cfg: Config, progress: Any = None, force: bool = Fals
     if not voice.clean.is_dir() or not any(voice.clean.glob("*.wav")):
         raise VoicelabError("nothing to slice yet: clean some recordings in Record & Clean first")
     pipeline = need("voicelab.audio.pipeline", "slicing")
-    return len(pipeline.slice_voice(voice, cfg, progress=progress, force=force))
+    n = len(pipeline.slice_voice(voice, cfg, progress=progress, force=force))
+    texts_from_takes(voice)
+    return n
+
+
+def texts_from_takes(voice: Voice) -> int:
+    """Give each recorded take's prompt sentence to its slice, where the take is one slice.
+
+    Slices are named `<clean stem>_<start ms>_<end ms>.wav` by the pipeline. A take the slicer
+    cut in two keeps empty texts: which words fall in which half is not known. Only empty texts
+    are filled; returns how many.
+    """
+    from voicelab.ui.record import read_takes
+
+    takes = {e.path.stem: e.text for e in read_takes(voice) if e.text}
+    if not takes or not voice.dataset_list.is_file():
+        return 0
+    transcripts = need("voicelab.data.transcripts", "the transcript table")
+    by_take: dict[str, list] = {}
+    for r in transcripts.load_table(voice):
+        stem = Path(r.file).stem.rsplit("_", 2)[0]
+        by_take.setdefault(stem, []).append(r)
+    texts = {rows[0].file: takes[stem] for stem, rows in by_take.items()
+             if stem in takes and len(rows) == 1 and not rows[0].text}
+    return transcripts.save_texts(voice, texts) if texts else 0
 
 
 def save_texts(voice: Voice, df: pd.DataFrame) -> int:
