@@ -125,3 +125,15 @@ def test_no_transcripts_is_a_clear_error(tmp_path, mini_list):
     v2 = get_voice("empty", base=tmp_path).create()
     with pytest.raises(VoicelabError, match="dataset.list"):
         VoiceData.load(v2, load_config("tiny"))
+
+
+def test_item_keys_are_unique_when_speakers_share_file_names(tmp_path):
+    """A multi-speaker corpus often names clips 000.wav per speaker: tokens.pt keys must differ."""
+    from voicelab.data.dataset import item_key
+
+    slices = tmp_path / "v" / "slices"
+    a = item_key(slices / "a.wav", slices)
+    assert a == "a.wav"  # a voice's own slices keep their plain file name
+    k1 = item_key(tmp_path / "corpus" / "kal" / "000.wav", slices)
+    k2 = item_key(tmp_path / "corpus" / "awb" / "000.wav", slices)
+    assert k1 != k2

@@ -38,11 +38,22 @@ from voicelab.workspace import Voice
 REF_MAX_SECONDS = 3.0  # longest reference crop: enough for timbre, short enough to be cheap
 
 
+def item_key(path: Path | str, slices_dir: Path) -> str:
+    """A slice's identity in tokens.pt: its path relative to slices/ (the bare file name for a
+    voice's own slices), else its full path, so that two speakers' `000.wav` in a multi-speaker
+    corpus never share semantic tokens."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path(slices_dir).resolve()).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
 @dataclass
 class Item:
     """One slice in memory (CPU tensors)."""
 
-    key: str  # the slice's file name: identifies it in tokens.pt and logs
+    key: str  # the slice's path relative to slices/ (see item_key): identifies it in tokens.pt
     speaker: str
     text: str
     phone_ids: Tensor  # [T_p] long
@@ -175,7 +186,7 @@ class VoiceData:
                 )
             items.append(
                 Item(
-                    key=Path(e.path).name,
+                    key=item_key(e.path, voice.slices),
                     speaker=e.speaker,
                     text=e.text,
                     phone_ids=torch.tensor(ids, dtype=torch.long),
