@@ -88,8 +88,8 @@ def key_figures(result: Any, limit: int = MAX_KEY_FIGURES) -> dict[str, Any]:
         elif isinstance(obj, list):
             for i, v in enumerate(obj[:4]):
                 label = None
-                if isinstance(v, dict):  # name a row by its first identifying field
-                    label = next((v[k] for k in LABEL_KEYS if isinstance(v.get(k), str)), None)
+                if isinstance(v, dict):  # name a row by its identifying fields: flite_slt/clean
+                    label = "/".join([v[k] for k in LABEL_KEYS if isinstance(v.get(k), str)][:2])
                 walk(v, f"{prefix}[{label or i}]", depth + 1)
         elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
             found.append((prefix, round(obj, 4) if isinstance(obj, float) else obj))
@@ -97,9 +97,11 @@ def key_figures(result: Any, limit: int = MAX_KEY_FIGURES) -> dict[str, Any]:
     walk(result, "", 0)
 
     def rank(item: tuple[str, Any]) -> int:
-        leaf = item[0].rsplit(".", 1)[-1].lower()
-        return 0 if METRIC_RE.search(leaf) and not SETTING_RE.search(leaf) else (
-            2 if SETTING_RE.search(leaf) else 1)  # fmt: skip
+        path = re.sub(r"\[[^]]*\]", "", item[0].lower())  # row labels are names, not units
+        leaf = path.rsplit(".", 1)[-1]
+        if SETTING_RE.search(leaf):
+            return 2
+        return 0 if any(METRIC_RE.search(part) for part in path.split(".")) else 1
 
     return dict(sorted(found, key=rank)[:limit])
 
