@@ -123,8 +123,10 @@ def _log_times(log: Path, since: float) -> dict[str, float]:
     """Seconds after `since` at which train.log reached the resume milestones."""
     import datetime as _dt
 
-    marks = {"data_loaded_s": "training and", "checkpoint_restored_s": "resuming from",
-             "training_started_s": "stage "}  # fmt: skip
+    # "resuming from" is logged once find_resume has loaded and verified the checkpoint (after
+    # the models are built); "stage ..." once everything is restored and the loop starts
+    marks = {"data_loaded_s": "training and", "checkpoint_verified_s": "resuming from",
+             "loop_started_s": "stage "}  # fmt: skip
     out: dict[str, float] = {}
     for line in log.read_text().splitlines():
         try:
@@ -205,8 +207,9 @@ def write_results(results: dict) -> None:
         lines += ["", f"Resume latency (`python -m voicelab train --resume auto`, {r['preset']} "
                   f"preset, from step {r['from_step']}, load average {r['load_average_1min']}): "
                   f"{r['process_start_to_first_new_step_s']:.1f} s from process start to the "
-                  f"first new step; data loaded at {r.get('data_loaded_s', '?')} s, checkpoint "
-                  f"restored at {r.get('checkpoint_restored_s', '?')} s; the process used "
+                  f"first new step; data loaded at {r.get('data_loaded_s', '?')} s, models built "
+                  f"and checkpoint verified at {r.get('checkpoint_verified_s', '?')} s, state "
+                  f"restored and loop started at {r.get('loop_started_s', '?')} s; the process used "
                   f"{r['cpu_s_of_resumed_process']} CPU-seconds including one save."]  # fmt: skip
     (OUT / "checkpoint.md").write_text("\n".join(lines) + "\n")
 
