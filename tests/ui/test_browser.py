@@ -170,8 +170,6 @@ def page(tmp_path):
     opts.binary_location = CHROMIUM
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(60)
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
     try:
         yield Page(driver, ARTIFACTS)
     finally:
@@ -246,8 +244,9 @@ def test_record_clean_slice_train_pause_resume_speak(studio, page, speech_dir, t
     p.type("#set-save_every input", "5")
     p.click("#train-start")
     p.until(lambda: "started run" in p.text("#train-message"), 30, "the trainer to start")
-    marks = "return document.querySelectorAll('#loss-plot .role-mark path, #loss-plot path.mark-line, #loss-plot .mark-line path, #loss-plot .mark-symbol path').length"
-    p.until(lambda: p.d.execute_script(marks) > 0, 150, "points in the loss plot")
+    # the loss figure is drawn on the server from metrics.jsonl; it is an image once there are points
+    plot_img = "const i = document.querySelector('#loss-plot img'); return !!(i && i.naturalWidth > 0)"
+    p.until(lambda: p.d.execute_script(plot_img), 150, "points in the loss plot")
     p.shot("training")
     lap("train until loss points")
     p.click("#train-pause")
@@ -255,6 +254,8 @@ def test_record_clean_slice_train_pause_resume_speak(studio, page, speech_dir, t
     p.until(lambda: "step-" in p.text("#train-resume-info"), 20, "the resume point")
     resume_info = p.text("#train-resume-info")
     p.shot("paused")
+    enabled = "const b = document.querySelector('#train-resume'); return !!b && !b.disabled"
+    p.until(lambda: p.d.execute_script(enabled), 60, "Resume to be enabled (trainer exited)")
     p.click("#train-resume")
     p.until(lambda: "resuming" in p.text("#train-message"), 30, "the resumed trainer")
     p.until(lambda: "Finished" in p.text("#train-state"), 240, "training to finish")

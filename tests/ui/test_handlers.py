@@ -236,11 +236,11 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
     run_dir = v.run_dir("r1")
     assert _until(lambda: len(runfiles.read_metrics(run_dir)) >= 3)
     out = train.poll("t", "r1", {})
-    state_md, prog, loss_df, lr_df, *_rest, last = out
+    state_md, prog, loss_fig, lr_fig, *_rest, last = out
     assert "Training" in state_md or "Starting" in state_md
-    assert isinstance(loss_df, pd.DataFrame) and len(loss_df) >= 3
-    assert set(loss_df["series"]) == {"sovits loss/mel"}
-    assert set(lr_df["series"]) == {"sovits lr/g"}
+    (line,) = loss_fig.axes[0].get_lines()
+    assert len(line.get_xdata()) >= 3 and line.get_label() == "sovits loss/mel"
+    assert [ln.get_label() for ln in lr_fig.axes[0].get_lines()] == ["sovits lr/g"]
     assert "step" in prog
     # a second poll with nothing new skips the unchanged outputs
     again = train.poll("t", "r1", last)

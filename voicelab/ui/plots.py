@@ -1,9 +1,9 @@
 """Data for the Train tab's live plots and the Slice tab's length histogram.
 
-The loss and learning-rate plots are `gr.LinePlot`s fed a long-format table (step, value,
-series): the browser draws them, so a refresh every two seconds costs the server one incremental
-read of metrics.jsonl and a small DataFrame, which keeps the UI responsive while a trainer has
-the CPU (see benchmarks/bench_ui.py).
+The loss and learning-rate plots are matplotlib figures shown with `gr.Plot`, redrawn only when
+metrics.jsonl gained lines (the Train tab's poll skips unchanged outputs); each poll reads only
+the new bytes of metrics.jsonl. (Gradio 6's `gr.LinePlot` keeps the colour domain of the first
+table it is given, so the series of stage 2, which appear later, were never drawn.)
 
 metrics.jsonl records look like {"step": 10, "stage": "sovits", "loss/mel": 1.2, "lr/g": 2e-4,
 "time": ..., "wall_s": ...}: every numeric key starting with "loss" is a loss curve (except the
@@ -103,7 +103,7 @@ def curves(records: list[dict], kind: str) -> pd.DataFrame:
                 rows.append((float(step), float(v), f"{stage} {key}".strip()))
     # explicit dtypes: the plot fixes its axis types from the first table it gets, and an empty
     # table would otherwise be all "object" (a categorical axis, one tick per value)
-    df = pd.DataFrame(rows, columns=COLUMNS).astype({"step": "float64", "value": "float64", "series": "string"})
+    df = pd.DataFrame(rows, columns=COLUMNS).astype({"step": "float64", "value": "float64"})
     if len(df) > MAX_POINTS:
         df = _thin(df)
     return df
@@ -119,6 +119,32 @@ def _thin(df: pd.DataFrame) -> pd.DataFrame:
             keep = pd.concat([keep, g.iloc[[-1]]])
         parts.append(keep)
     return pd.concat(parts).sort_index()
+
+
+def curve_figure(df: pd.DataFrame, kind: str):  # -> matplotlib.figure.Figure
+    """Loss (log scale: losses fall by orders of magnitude) or LR curves, one line per series."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.2), dpi=90)
+    ax = fig.add_subplot()
+    for name, g in df.groupby("series", sort=True):
+        # markers while there are few points, so the very first steps are visible
+        ax.plot(g["step"], g["value"], label=str(name), linewidth=1.2,
+                marker="o" if len(g) <= 30 else None, markersize=3)
+    if kind == "loss" and len(df) and (df["value"] > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title("Loss" if kind == "loss" else "Learning rate")
+    ax.grid(alpha=0.3)
+    if len(df):
+        ax.legend(fontsize=7, ncol=2, loc="best")
+    else:
+        ax.text(0.5, 0.5, "no points yet", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
 
 
 def length_histogram(durations: list[float]):  # -> matplotlib.figure.Figure

@@ -24,7 +24,7 @@ from voicelab.errors import VoicelabError
 from voicelab.training import runfiles
 from voicelab.ui import jobs
 from voicelab.ui.common import fmt_duration, friendly, quiet, stamp, voice_or_error
-from voicelab.ui.plots import CACHE, curves
+from voicelab.ui.plots import CACHE, curve_figure, curves
 from voicelab.workspace import Voice
 
 POLL_S = 2.0
@@ -244,8 +244,9 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
     result = (
         out("state", lambda: fresh["state"]),
         out("progress", lambda: fresh["progress"]),
-        out("n_metrics", lambda: curves(records, "loss")),
-        out("n_metrics", lambda: curves(records, "lr")),
+        # no figure before the first point: an empty plot reads as "nothing yet"
+        out("n_metrics", lambda: curve_figure(curves(records, "loss"), "loss") if records else None),
+        out("n_metrics", lambda: curve_figure(curves(records, "lr"), "lr") if records else None),
         out("sample", lambda: fresh["sample"]),
         out("ckpts", lambda: pd.DataFrame(rows(), columns=CKPT_HEADERS)),
         out("log", lambda: fresh["log"]),
@@ -314,10 +315,8 @@ def build(voice_dd: gr.Dropdown) -> None:
     state_md = gr.Markdown(elem_id="train-state")
     prog = gr.HTML(elem_id="train-progress-box")
     with gr.Row():
-        loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss",
-                                elem_id="loss-plot", height=260)
-        lr_plot = gr.LinePlot(x="step", y="value", color="series", title="Learning rate",
-                              elem_id="lr-plot", height=260)
+        loss_plot = gr.Plot(label="Loss", elem_id="loss-plot", format="png")
+        lr_plot = gr.Plot(label="Learning rate", elem_id="lr-plot", format="png")
     sample = gr.Audio(label="Latest training sample", interactive=False, elem_id="train-sample")
     ckpts = gr.Dataframe(headers=CKPT_HEADERS, interactive=False, label="Checkpoints",
                          elem_id="train-ckpts")
