@@ -277,7 +277,7 @@ def main() -> None:
         f"{m['date']} · {m['cpu']} ({m['cores']} cores) · torch {m['torch']} · tiny preset, "
         f"{total} steps per run, a checkpoint every step · seed {seed} · {args.workers} worker(s)",
         "",
-        "| SIGKILLs | during start-up | while saving (status) | temp file left | resumes | "
+        "| SIGKILLs | during start-up | while saving (status) | temp file present after | resumes | "
         "resume failures | half-written files | runs completed | bit-identical to reference |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {res['kills']} | {res['kills_during_startup']} | {res['kills_while_saving']} | "
