@@ -8,8 +8,9 @@ that voice (`python -m voicelab train`, many steps, all cores: full load), waits
 training, then times N UI actions through the Gradio API (the same queue and HTTP path a
 browser click takes), cycling through the handlers a person triggers most while training:
 
-    train_poll       the Train tab's 2-second refresh: status, loss + LR plot data, checkpoints,
-                     log tail (with no previous state, so every output is rebuilt: the worst case)
+    train_poll       the Train tab's 2-second refresh: status, loss + LR figures, checkpoints,
+                     log tail (outputs that changed since the session's last poll are rebuilt;
+                     with a step every few seconds the figures are redrawn on most polls)
     describe_voice   the Voice tab's summary (walks the voice folder, checks the trainer)
     slice_table      the Slice tab's table, summary and length histogram (matplotlib)
 
@@ -120,7 +121,7 @@ def main() -> int:
         wait_for(lambda: _port_open(port), 120, "the app")
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         actions = [
-            ("train_poll", (voice, "load", {})),
+            ("train_poll", (voice, "load")),  # its State lives in the client's session
             ("describe_voice", (voice,)),
             ("slice_table", (voice,)),
         ]

@@ -31,12 +31,12 @@ def build_app() -> gr.Blocks:
             voice_dd = voice.build()
         with gr.Tab("Record & Clean", id="record"):
             record.build(voice_dd)
-        with gr.Tab("Slice", id="slice"):
-            slice.build(voice_dd)
+        with gr.Tab("Slice", id="slice") as slice_tab:
+            slice.build(voice_dd, slice_tab)
         with gr.Tab("Train", id="train"):
             train.build(voice_dd)
-        with gr.Tab("Speak", id="speak"):
-            speak.build(voice_dd)
+        with gr.Tab("Speak", id="speak") as speak_tab:
+            speak.build(voice_dd, speak_tab)
         # a browser refresh starts from the page's defaults: restore the voice list and the
         # banner, and (through voice_dd.change) re-attach to a trainer that is still running
         demo.load(voice.refresh_voices, [voice_dd], [voice_dd])

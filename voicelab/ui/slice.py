@@ -161,7 +161,7 @@ def features(voice: Voice, cfg: Config, progress: Any = None) -> str:
             "Next: the Train tab.")
 
 
-def build(voice_dd: gr.Dropdown) -> None:
+def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     with gr.Accordion("Slicer settings (GPT-SoVITS defaults)", open=False):
         with gr.Row():
             thr = gr.Slider(-60, -20, -34, step=1, label="Silence threshold (dB)",
@@ -235,3 +235,5 @@ def build(voice_dd: gr.Dropdown) -> None:
     feat_btn.click(friendly(on_features), [voice_dd, *settings], [feat_status])
     cancel_btn.click(_cancel.set, None, [status])
     voice_dd.change(quiet(refresh, 3), [voice_dd], [grid, info, hist], api_name="slice_table")
+    if tab is not None:  # cleaning happens in another tab: show the current slices on entry
+        tab.select(quiet(refresh, 3), [voice_dd], [grid, info, hist])

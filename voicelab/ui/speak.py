@@ -151,7 +151,7 @@ def export(voice: Voice, run: str | None) -> Path:
     return export_mod.export_run(voice, run=run)
 
 
-def build(voice_dd: gr.Dropdown) -> None:
+def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     d = SynthConfig()
     with gr.Row():
         model = gr.Dropdown(label="Model", elem_id="speak-model",
@@ -186,14 +186,19 @@ def build(voice_dd: gr.Dropdown) -> None:
     file = gr.File(label="Download WAV", interactive=False, elem_id="speak-file")
     info = gr.Markdown(elem_id="speak-info")
 
-    def lists(name):
+    def lists(name, cur_model=None, cur_ref=None, cur_run=None):
+        """Fresh choices; a pick that is still there is kept (re-entering the tab keeps it)."""
         if not name:
             return (gr.Dropdown(choices=[], value=None),) * 3
         v = voice_or_error(name)
         models, refs, runs = model_choices(v), reference_choices(v), list(reversed(v.list_runs()))
-        return (gr.Dropdown(choices=models, value=models[0][1] if models else None),
-                gr.Dropdown(choices=refs, value=refs[0][1] if refs else None),
-                gr.Dropdown(choices=runs, value=runs[0] if runs else None))
+
+        def keep(cur, values):
+            return cur if cur in values else (values[0] if values else None)
+
+        return (gr.Dropdown(choices=models, value=keep(cur_model, [m[1] for m in models])),
+                gr.Dropdown(choices=refs, value=keep(cur_ref, [r[1] for r in refs])),
+                gr.Dropdown(choices=runs, value=keep(cur_run, runs)))
 
     def on_go(name, *args):
         r = speak(voice_or_error(name), *args)
@@ -210,6 +215,8 @@ def build(voice_dd: gr.Dropdown) -> None:
     go.click(friendly(on_go), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
                                top_k, top_p, temp, rep, speed, seed], [audio, file, info])
     export_btn.click(friendly(on_export), [voice_dd, run], [export_md, model])
-    refresh.click(friendly(lists), [voice_dd], [model, ref_slice, run])
+    refresh.click(friendly(lists), [voice_dd, model, ref_slice, run], [model, ref_slice, run])
     ref_slice.change(quiet(on_ref, 1), [voice_dd, ref_slice], [ref_text])
     voice_dd.change(quiet(lists, 3), [voice_dd], [model, ref_slice, run])
+    if tab is not None:  # runs and slices are made in other tabs: list them on entry
+        tab.select(quiet(lists, 3), [voice_dd, model, ref_slice, run], [model, ref_slice, run])
