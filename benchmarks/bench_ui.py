@@ -8,13 +8,14 @@ that voice (`python -m voicelab train`, many steps, all cores: full load), waits
 training, then times N UI actions through the Gradio API (the same queue and HTTP path a
 browser click takes), cycling through the handlers a person triggers most while training:
 
-    train_poll       the Train tab's 2-second refresh: status, loss + LR figures, checkpoints,
-                     log tail (outputs that changed since the session's last poll are rebuilt;
-                     with a step every few seconds the figures are redrawn on most polls)
+    train_poll       the Train tab's 2-second refresh: status, progress, checkpoints, log tail,
+                     buttons (outputs that changed since the session's last poll are rebuilt)
     describe_voice   the Voice tab's summary (walks the voice folder, checks the trainer)
     slice_table      the Slice tab's table, summary and length histogram (matplotlib)
 
-Target: every action answered in under 0.5 s. Writes benchmarks/results/ui.json and ui.md.
+The loss/LR figures have their own 4-second timer (`train_plots`); their redraw is timed and
+reported separately. Target: every action answered in under 0.5 s. Writes
+benchmarks/results/ui.json and ui.md.
 """
 
 from __future__ import annotations
@@ -139,6 +140,13 @@ def main() -> int:
             all_s.append(dt)
             load.append(os.getloadavg()[0])
             time.sleep(0.1)  # a person does not click faster than this
+        # the plots' own 4-second refresh: a background redraw, timed apart from the actions
+        plot_s = []
+        for _ in range(10 if args.quick else 20):
+            t = time.perf_counter()
+            client.predict(voice, "load", api_name="/train_plots")
+            plot_s.append(time.perf_counter() - t)
+            time.sleep(0.5)
         status = runfiles.read_status(run_dir) or {}
         still_training = trainer.poll() is None and status.get("state") == "running"
     finally:
@@ -168,6 +176,9 @@ def main() -> int:
         "worst_s": round(max(all_s), 4),
         "target_s": TARGET_S,
         "pass": max(all_s) < TARGET_S,
+        "plot_refresh": {"n": len(plot_s), "median_s": round(statistics.median(plot_s), 4),
+                         "worst_s": round(max(plot_s), 4),
+                         "note": "Train tab's loss/LR figures, redrawn by a 4 s timer when metrics grew"},
         "per_action": {
             k: {"n": len(v), "median_s": round(statistics.median(v), 4), "worst_s": round(max(v), 4)}
             for k, v in lat.items()
@@ -186,7 +197,10 @@ def main() -> int:
         f"{m['load_avg_1m_during']} during the run. Background: {result['background']}.\n\n"
         f"| action | n | median (s) | worst (s) |\n|---|---|---|---|\n{rows}\n"
         f"| **all** | {n_actions} | **{result['median_s']:.3f}** | **{result['worst_s']:.3f}** |\n\n"
-        f"Target: every action under {TARGET_S} s: **{'met' if result['pass'] else 'NOT met'}**.\n"
+        f"Target: every action under {TARGET_S} s: **{'met' if result['pass'] else 'NOT met'}**.\n\n"
+        f"Background plot refresh (not an action; its own 4 s timer): median "
+        f"{result['plot_refresh']['median_s']:.3f} s, worst {result['plot_refresh']['worst_s']:.3f} s "
+        f"over {result['plot_refresh']['n']} redraws.\n"
     )
     print(json.dumps(result, indent=2))
     shutil.rmtree(tmp, ignore_errors=True)

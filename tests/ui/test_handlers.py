@@ -236,15 +236,19 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
     run_dir = v.run_dir("r1")
     assert _until(lambda: len(runfiles.read_metrics(run_dir)) >= 3)
     out = train.poll("t", "r1", {})
-    state_md, prog, loss_fig, lr_fig, *_rest, last = out
+    state_md, prog, *_rest, last = out
     assert "Training" in state_md or "Starting" in state_md
+    loss_fig, lr_fig, seen = train.poll_plots("t", "r1", {})
+    n_seen = seen["key"][1]
+    skip = train.poll_plots("t", "r1", seen) if len(runfiles.read_metrics(run_dir)) == n_seen else None
+    assert skip is None or skip[0] is not None  # unchanged metrics: no redraw (a gr.skip update)
     (line,) = loss_fig.axes[0].get_lines()
     assert len(line.get_xdata()) >= 3 and line.get_label() == "sovits loss/mel"
     assert [ln.get_label() for ln in lr_fig.axes[0].get_lines()] == ["sovits lr/g"]
     assert "step" in prog
     # a second poll with nothing new skips the unchanged outputs
     again = train.poll("t", "r1", last)
-    assert len(again) == 13
+    assert len(again) == 11
     with pytest.raises(VoicelabError, match="no checkpoint yet"):
         train.start("t", "r2", "tiny", vals, resume=True, prefix=FAKE)
     assert "pause requested" in train.control("t", "r1", "pause")
@@ -265,7 +269,7 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
 def test_poll_is_quiet_while_a_run_name_is_typed(tmp_home):
     _voice_with_slices("q")
     out = train.poll("q", "bad name!", {})
-    assert len(out) == 13
+    assert len(out) == 11
     assert train.poll(None, None, None)[-1] == {}
 
 

@@ -27,7 +27,8 @@ from voicelab.ui.common import fmt_duration, friendly, quiet, stamp, voice_or_er
 from voicelab.ui.plots import CACHE, curve_figure, curves
 from voicelab.workspace import Voice
 
-POLL_S = 2.0
+POLL_S = 2.0  # status, progress, log
+PLOT_S = 4.0  # loss / LR figures (drawing them costs ~0.2 s of CPU)
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,9 @@ def latest_sample(run_dir: Path) -> str | None:
 def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
     """Everything the Train tab shows about `run`; unchanged outputs are `gr.skip()`ped.
 
-    Returns (state_md, progress_html, loss_df, lr_df, sample, checkpoints_df, log, resume_md,
-    buttons..., new `last`).
+    Returns (state_md, progress_html, sample, checkpoints_df, log, resume_md, 4 buttons, new
+    `last`). The plots have their own, slower refresh (`poll_plots`): drawing them is the one
+    costly part, and the status must stay quick while a trainer has the CPU.
     """
     last = dict(last or {})
     try:
@@ -212,9 +214,8 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
         run_dir = v.run_dir(run or "")
     except VoicelabError:
         # no voice yet, or a run name still being typed: the timer must not toast every 2 s
-        return (*([gr.skip()] * 12), last)
+        return (*([gr.skip()] * 10), last)
     view = jobs.run_view(run_dir)
-    records = CACHE.records(run_dir)
     ckpt_key = sorted(
         (p.name, p.stat().st_mtime) for p in (run_dir / runfiles.CHECKPOINTS).glob("step-*.pt")
     ) if (run_dir / runfiles.CHECKPOINTS).is_dir() else []
@@ -222,7 +223,6 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
         "run": str(run_dir),
         "state": state_markdown(view),
         "progress": progress_html(view),
-        "n_metrics": len(records),
         "sample": latest_sample(run_dir),
         "ckpts": repr(ckpt_key),
         "log": jobs.log_tail(run_dir, 30),
@@ -244,9 +244,6 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
     result = (
         out("state", lambda: fresh["state"]),
         out("progress", lambda: fresh["progress"]),
-        # no figure before the first point: an empty plot reads as "nothing yet"
-        out("n_metrics", lambda: curve_figure(curves(records, "loss"), "loss") if records else None),
-        out("n_metrics", lambda: curve_figure(curves(records, "lr"), "lr") if records else None),
         out("sample", lambda: fresh["sample"]),
         out("ckpts", lambda: pd.DataFrame(rows(), columns=CKPT_HEADERS)),
         out("log", lambda: fresh["log"]),
@@ -260,6 +257,23 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
 
 
 CKPT_HEADERS = ["step", "stage", "file", "saved", "losses", "note"]
+
+
+def poll_plots(voice_name: str | None, run: str | None, seen: dict | None) -> tuple:
+    """(loss figure, LR figure, new `seen`): redrawn only when metrics.jsonl gained records."""
+    seen = dict(seen or {})
+    try:
+        run_dir = voice_or_error(voice_name).run_dir(run or "")
+    except VoicelabError:
+        return gr.skip(), gr.skip(), seen
+    records = CACHE.records(run_dir)
+    key = (str(run_dir), len(records))
+    if seen.get("key") == list(key):
+        return gr.skip(), gr.skip(), seen
+    seen["key"] = list(key)
+    if not records:  # no figure before the first point: an empty plot reads as "nothing yet"
+        return None, None, seen
+    return curve_figure(curves(records, "loss"), "loss"), curve_figure(curves(records, "lr"), "lr"), seen
 
 
 def attach(voice_name: str | None) -> gr.Dropdown:
@@ -323,7 +337,9 @@ def build(voice_dd: gr.Dropdown) -> None:
     log = gr.Textbox(label="Log (last lines)", lines=10, max_lines=10, interactive=False,
                      autoscroll=True, elem_id="train-log")
     last = gr.State({})
+    seen = gr.State({})
     timer = gr.Timer(POLL_S)
+    plot_timer = gr.Timer(PLOT_S)
 
     preset.change(quiet(preset_values, len(inputs)), [preset], inputs)
 
@@ -333,7 +349,7 @@ def build(voice_dd: gr.Dropdown) -> None:
     def on_resume(name, r, p, *values):
         return start(name, r, p, list(values), resume=True), {}
 
-    poll_outs = [state_md, prog, loss_plot, lr_plot, sample, ckpts, log, resume_md,
+    poll_outs = [state_md, prog, sample, ckpts, log, resume_md,
                  start_btn, pause_btn, resume_btn, stop_btn, last]
     start_btn.click(friendly(on_start), [voice_dd, run, preset, *inputs], [message, last])
     resume_btn.click(friendly(on_resume), [voice_dd, run, preset, *inputs], [message, last])
@@ -342,5 +358,7 @@ def build(voice_dd: gr.Dropdown) -> None:
     # show_progress="hidden": the poll must not flash a spinner over the plots every 2 s
     timer.tick(quiet(poll, len(poll_outs)), [voice_dd, run, last], poll_outs, show_progress="hidden",
                api_name="train_poll")
-    voice_dd.change(quiet(attach, 1), [voice_dd], [run]).then(lambda: {}, None, [last])
-    run.change(lambda: {}, None, [last])
+    plot_timer.tick(quiet(poll_plots, 3), [voice_dd, run, seen], [loss_plot, lr_plot, seen],
+                    show_progress="hidden", api_name="train_plots")
+    voice_dd.change(quiet(attach, 1), [voice_dd], [run]).then(lambda: ({}, {}), None, [last, seen])
+    run.change(lambda: ({}, {}), None, [last, seen])

@@ -91,6 +91,9 @@ def build() -> gr.Dropdown:
         voice = gr.Dropdown(
             choices=[],
             value=None,
+            # names are checked by the handlers (validate_name, must exist); without this the
+            # API (and a session older than a voice) would refuse voices created after startup
+            allow_custom_value=True,
             label="Voice",
             info="the voice every other tab works on",
             elem_id="voice-pick",
