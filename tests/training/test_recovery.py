@@ -7,8 +7,9 @@ weights, optimiser moments, EMA, schedules, scaler, RNG, epoch position, and the
 losses and learning rates at every step. That is the issue's proof (1)-(5) on the CPU.
 
 All processes run with OMP_NUM_THREADS=1 so that CPU reductions happen in the same order.
-The whole module costs about 14 trainer start-ups, hence the `slow` marks: ~13 minutes on a
-2-core VM at load average 10 (start-up, not training, dominates; `-m "not slow"` skips them).
+The whole module costs about 14 trainer start-ups, hence the `slow` marks: 3.3 minutes on a
+shared 2-core VM, 13 minutes at load average 10 (start-up, not training, dominates;
+`-m "not slow"` skips them).
 """
 
 from __future__ import annotations
