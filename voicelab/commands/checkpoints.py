@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import TYPE_CHECKING
 
 from voicelab.commands.common import add_voice_arg, voice_from_args
 from voicelab.errors import VoicelabError
-from voicelab.training.checkpoint import CheckpointInfo, checkpoint_dir, list_checkpoints
+if TYPE_CHECKING:  # the checkpoint module imports torch: only load it when the verb runs
+    from voicelab.training.checkpoint import CheckpointInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +60,8 @@ def _row(info: CheckpointInfo, chosen: CheckpointInfo | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voicelab.training.checkpoint import checkpoint_dir, list_checkpoints
+
     voice = voice_from_args(args)
     runs = voice.list_runs()
     if args.run is None:
