@@ -271,6 +271,22 @@ def test_prune_keeps_last_n_plus_best(tmp_path: Path) -> None:
     assert infos["step-00000002.pt"].is_best and infos["step-00000007.pt"].is_latest
 
 
+def test_best_is_chosen_within_a_stage(tmp_path: Path) -> None:
+    """SoVITS mel L1 and GPT cross-entropy are different quantities: the first GPT checkpoint
+    replaces a stage-1 best even with a higher number, and later GPT ones compete with it."""
+    r = Rig()
+    for s, stage, val in [(1, "sovits", 0.5), (2, "sovits", 0.7), (3, "gpt", 3.0), (4, "gpt", 2.0), (5, "gpt", 2.5)]:
+        while r.step < s:
+            r.train_step()
+        state = r.state(val_loss=val)
+        state[ck.K_STAGE] = stage
+        ck.save_checkpoint(tmp_path, state, keep_last=1)
+        best = ck.read_best(tmp_path / "checkpoints")
+        expected = {1: 1, 2: 1, 3: 3, 4: 4, 5: 4}[s]
+        assert best["step"] == expected and best["stage"] == stage
+    assert _ckpt_files(tmp_path) == ["step-00000004.pt", "step-00000005.pt"]
+
+
 def test_prune_without_val_loss_keeps_last_n(tmp_path: Path) -> None:
     _save_steps(tmp_path, range(1, 6), keep_last=2)
     assert _ckpt_files(tmp_path) == ["step-00000004.pt", "step-00000005.pt"]

@@ -316,7 +316,7 @@ def save_checkpoint(run_dir: Path | str, state: dict[str, Any], keep_last: int =
         write_text_atomic(ckpt_dir / LATEST, path.name + "\n")
     except OSError as e:
         raise _os_error(e, ckpt_dir / LATEST, "update") from e
-    _update_best(ckpt_dir, path, step, state.get(K_VAL_LOSS))
+    _update_best(ckpt_dir, path, step, state.get(K_VAL_LOSS), str(state.get(K_STAGE, "")))
     _supersede_newer(ckpt_dir, step, keep_last)
     prune(ckpt_dir, keep_last)
     return path
@@ -345,7 +345,8 @@ def read_latest(run_dir: Path | str) -> str | None:
 
 
 def read_best(ckpt_dir: Path) -> dict[str, Any] | None:
-    """{"file", "step", "val_loss"} of the best checkpoint by validation loss, or None."""
+    """{"file", "step", "val_loss", "stage"} of the best checkpoint by validation loss (within
+    the newest stage that reported one), or None."""
     try:
         best = json.loads((ckpt_dir / BEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -354,17 +355,20 @@ def read_best(ckpt_dir: Path) -> dict[str, Any] | None:
     return best if ok and isinstance(best.get("val_loss"), (int, float)) else None
 
 
-def _update_best(ckpt_dir: Path, path: Path, step: int, val_loss: float | None) -> None:
+def _update_best(
+    ckpt_dir: Path, path: Path, step: int, val_loss: float | None, stage: str = ""
+) -> None:
     if val_loss is None or not math.isfinite(val_loss):
         return
     best = read_best(ckpt_dir)
     stale = best is None or not (ckpt_dir / best["file"]).is_file() or best["step"] >= step
-    if stale or val_loss < best["val_loss"]:
+    # validation losses of different stages are different quantities (SoVITS mel L1 vs GPT
+    # cross-entropy): a checkpoint of a new stage replaces the best instead of competing with it
+    new_stage = best is not None and best.get("stage", stage) != stage
+    if stale or new_stage or val_loss < best["val_loss"]:
+        record = {"file": path.name, "step": step, "val_loss": float(val_loss), "stage": stage}
         try:
-            write_text_atomic(
-                ckpt_dir / BEST,
-                json.dumps({"file": path.name, "step": step, "val_loss": float(val_loss)}) + "\n",
-            )
+            write_text_atomic(ckpt_dir / BEST, json.dumps(record) + "\n")
         except OSError as e:  # the checkpoint itself is saved; losing BEST only affects pruning
             log.warning("could not update %s: %s", ckpt_dir / BEST, e)
 
