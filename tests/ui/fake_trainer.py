@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 

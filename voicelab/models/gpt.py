@@ -358,7 +358,7 @@ class SemanticGPT(nn.Module):
             out.append(nxt)
             history = torch.cat([history, nxt.view(1, 1)], 1)
             x = self.token_embeds(nxt.view(1, 1))
-        tokens = torch.cat(out) if out else phone_ids.new_zeros(0)
+        tokens = torch.cat(out) if out else history.new_zeros(0)  # nothing generated (max_new 0)
         step_logits = torch.stack(logits_log) if return_logits else None
         return GenerationResult(tokens=tokens.long(), hit_cap=hit_cap, step_logits=step_logits)
 
