@@ -143,6 +143,8 @@ def test_generation_ends_at_eos_or_cap(tiny_cfg, gpt):
     res = gpt.generate(*args, max_new_tokens=13, generator=torch.Generator())
     assert res.tokens.numel() == 13 and res.hit_cap
     assert int(res.tokens.max()) < gpt.eos_id
+    res = gpt.generate(*args, max_new_tokens=0, generator=torch.Generator())  # no room at all
+    assert res.tokens.numel() == 0 and res.tokens.dtype == torch.long and res.hit_cap
 
 
 def test_too_long_input_is_refused_with_advice(tiny_cfg, gpt):
