@@ -13,10 +13,8 @@ words; real-time factor = recognition seconds / audio seconds, single thread).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from voicelab.audio.io import load_audio  # noqa: E402
 from voicelab.data.manifest import read_list  # noqa: E402
 from voicelab.errors import VoicelabError  # noqa: E402
+from voicelab.eval.machine import machine_info  # noqa: E402
 from voicelab.text.asr import recognize, word_errors  # noqa: E402
 
 VOICES = ("flite_slt", "flite_rms", "pico_en-US")
@@ -36,27 +35,9 @@ OUT = REPO / "benchmarks" / "results"
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = "not installed"
     import pocketsphinx
 
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch": torch_version, "device": "cpu",
-        "python": platform.python_version(), "pocketsphinx": getattr(pocketsphinx, "__version__", "5.x"),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    return machine_info() | {"device": "cpu", "pocketsphinx": getattr(pocketsphinx, "__version__", "5.x")}
 
 
 def score(items: list[tuple[np.ndarray, int, str]]) -> dict:

@@ -20,10 +20,8 @@ Writes benchmarks/results/checkpoint.json and checkpoint.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from voicelab.config import config_to_dict, load_config  # noqa: E402
+from voicelab.eval.machine import machine_info  # noqa: E402
 from voicelab.models.build import build_models  # noqa: E402
 from voicelab.training import checkpoint as ck  # noqa: E402
 from voicelab.training.ema import EMA  # noqa: E402
@@ -45,19 +44,7 @@ OUT = REPO / "benchmarks" / "results"
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "device": "cpu", "python": platform.python_version(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    return machine_info() | {"device": "cpu"}
 
 
 def stage1_state(preset: str) -> tuple[dict, int]:

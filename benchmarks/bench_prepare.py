@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))
 from voicelab.audio import clean as C  # noqa: E402
 from voicelab.audio.io import load_audio  # noqa: E402
 from voicelab.config import load_config  # noqa: E402
+from voicelab.eval.machine import machine_info  # noqa: E402
 from voicelab.fileio import write_json_atomic, write_text_atomic  # noqa: E402
 
 
@@ -49,27 +49,9 @@ def speech_intervals(take: Path) -> list[tuple[float, float]]:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import torch
 
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-    }
+    return machine_info() | {"device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
 def timed(fn):

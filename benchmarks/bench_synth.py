@@ -19,11 +19,8 @@ Writes benchmarks/results/synth.json and synth.md (machine, load average, date, 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import os
-import platform
 import statistics
 import sys
 import time
@@ -35,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from voicelab.config import load_config  # noqa: E402
+from voicelab.eval.machine import machine_info  # noqa: E402
 from voicelab.models.build import build_gpt, build_sovits  # noqa: E402
 from voicelab.synth import Synthesizer, resolve_device  # noqa: E402
 
@@ -49,23 +47,7 @@ TARGETS = {"small": ("cpu", 0.5), "base": ("cuda", 0.02)}  # issue 4: RTF target
 
 
 def machine(device: torch.device) -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "device": str(device), "python": platform.python_version(),
-        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }  # fmt: skip
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
+    return machine_info() | {"device": str(device)}
 
 
 def _timed(fn, bucket: list[float], device: torch.device):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from voicelab.config import load_config  # noqa: E402
 from voicelab.data.manifest import Entry, read_list, write_list  # noqa: E402
+from voicelab.eval.machine import machine_info
 from voicelab.training.trainer import Trainer, TrainOptions  # noqa: E402
 from voicelab.workspace import get_voice  # noqa: E402
 
@@ -47,16 +47,6 @@ def source_entries() -> tuple[list[Entry], str]:
             :MAX_SLICES
         ], f"{FIXTURE_LIST.parent.name} ({MAX_SLICES} sentences)"
     return read_list(REPO / "tests" / "data" / "mini.list"), "tests/data/mini.list (3 utterances)"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 class Timed(Trainer):
@@ -152,14 +142,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     presets = ["tiny"] if args.quick else args.presets.split(",")
     steps = 3 if args.quick else args.steps
-    machine = {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+    machine = machine_info() | {
         "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
-        "load_average_1m": os.getloadavg()[0],
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     results = {p: bench_preset(p, steps, args.device, args.batch_size or None) for p in presets}
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,8 @@ def machine_info() -> dict:
         "torch": torch_version,
         "torch_threads": threads,
         "gpu": gpu_info(),
+        # a shared or busy machine slows every wall-clock figure: say how busy it was
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "voicelab": __version__,
         **git_commit(),
     }
