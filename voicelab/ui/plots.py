@@ -130,7 +130,7 @@ def curve_figure(df: pd.DataFrame, kind: str):  # -> matplotlib.figure.Figure
 
     fig = Figure(figsize=(6, 3.2), dpi=80)
     # fixed margins: tight_layout would measure every text box again on each redraw
-    fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.15)
+    fig.subplots_adjust(left=0.15, right=0.98, top=0.9, bottom=0.15)  # room for 0.00020
     ax = fig.add_subplot()
     for name, g in df.groupby("series", sort=True):
         if len(g) > 400:  # a 6-inch plot cannot show more; fewer points draw faster
