@@ -167,7 +167,7 @@ class VoiceData:
         if not entries:
             raise VoicelabError(
                 f"voice {voice.name!r} has no transcribed slices: add the text of each slice "
-                "(Transcribe tab or `python -m voicelab transcribe`) before training"
+                "(the app's Slice tab, or `python -m voicelab transcribe`) before training"
             )
         phon = PhonemeCache()
         items, h = [], hashlib.sha256()

@@ -20,7 +20,7 @@ from typing import Any
 
 import gradio as gr
 
-from voicelab.config import Config, load_config
+from voicelab.config import AudioConfig, Config, load_config
 from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
 from voicelab.ui.common import (
@@ -255,12 +255,13 @@ def build(voice_dd: gr.Dropdown) -> None:
     status = gr.Markdown(elem_id="record-status")
 
     with gr.Accordion("Cleanup settings", open=False):
-        denoise = gr.Checkbox(True, label="Reduce background noise")
-        strength = gr.Slider(0, 1, 0.5, step=0.05, label="Noise reduction strength",
+        d = AudioConfig()  # the sliders start at the library's (measured) defaults
+        denoise = gr.Checkbox(d.denoise, label="Reduce background noise")
+        strength = gr.Slider(0, 1, d.denoise_strength, step=0.05, label="Noise reduction strength",
                              info="higher removes more hiss but can sound watery")
-        highpass = gr.Slider(0, 200, 60, step=5, label="High-pass (Hz)",
+        highpass = gr.Slider(0, 200, d.highpass_hz, step=5, label="High-pass (Hz)",
                              info="removes rumble and mains hum below this")
-        lufs = gr.Slider(-30, -12, -20, step=1, label="Loudness target (LUFS)",
+        lufs = gr.Slider(-30, -12, d.target_lufs, step=1, label="Loudness target (LUFS)",
                          info="every file is brought to the same loudness")
     todo = gr.Dropdown(multiselect=True, label="Files to clean", elem_id="clean-files",
                        info="new recordings are selected automatically")
