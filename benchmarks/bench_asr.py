@@ -32,6 +32,7 @@ from voicelab.text.asr import recognize, word_errors  # noqa: E402
 
 VOICES = ("flite_slt", "flite_rms", "pico_en-US")
 OUT = REPO / "benchmarks" / "results"
+STEM = "asr"  # "asr_quick" after --quick: a quick run never replaces full results
 
 
 def machine() -> dict:
@@ -82,6 +83,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="8 clips per voice and condition")
     ap.add_argument("--fixtures", default=os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"))
     args = ap.parse_args()
+    global STEM
+    STEM = "asr_quick" if args.quick else "asr"
     speech = Path(args.fixtures) / "speech"
     if not speech.is_dir():
         print(f"no speech fixtures at {speech}: pass --fixtures DIR", file=sys.stderr)
@@ -107,7 +110,7 @@ def main() -> int:
     result = {"benchmark": "asr", "recognizer": "pocketsphinx (en-us, default model)",
               "quick": args.quick, "machine": machine(), "overall_wer": overall, "rows": rows}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "asr.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (OUT / f"{STEM}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     m = result["machine"]
     md = [
         "# ASR benchmark: pocketsphinx on the speech fixtures", "",
@@ -123,7 +126,7 @@ def main() -> int:
            "clean = 16 kHz studio clips; noisy = sentences cut from the 44.1 kHz noisy long takes "
            "(noise ~25 dB below speech, 50 Hz hum). WER on normalised words (numbers spelled out, "
            "case and punctuation ignored). Transcripts from ASR are saved as unverified: proofread them."]
-    (OUT / "asr.md").write_text("\n".join(md) + "\n")
+    (OUT / f"{STEM}.md").write_text("\n".join(md) + "\n")
     print(f"wrote {OUT / 'asr.json'} and {OUT / 'asr.md'}", file=sys.stderr)
     return 0
 

@@ -41,6 +41,7 @@ from voicelab.training.ema import EMA  # noqa: E402
 from voicelab.training.optim import build_gan_optimizers  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results"
+STEM = "checkpoint"  # "checkpoint_quick" after --quick: a quick run never replaces full results
 
 
 def machine() -> dict:
@@ -168,7 +169,7 @@ def resume_latency(fixtures: Path) -> dict:
 
 def write_results(results: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "checkpoint.json").write_text(json.dumps(results, indent=2) + "\n")
+    (OUT / f"{STEM}.json").write_text(json.dumps(results, indent=2) + "\n")
     m = results["machine"]
     lines = [
         "# Checkpoint save / load",
@@ -198,7 +199,7 @@ def write_results(results: dict) -> None:
                   f"and checkpoint verified at {r.get('checkpoint_verified_s', '?')} s, state "
                   f"restored and loop started at {r.get('loop_started_s', '?')} s; the process used "
                   f"{r['cpu_s_of_resumed_process']} CPU-seconds including one save."]  # fmt: skip
-    (OUT / "checkpoint.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{STEM}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -210,18 +211,20 @@ def main() -> None:
     ap.add_argument("--resume-latency", action="store_true")
     ap.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
     args = ap.parse_args()
+    global STEM
+    STEM = "checkpoint_quick" if args.quick else "checkpoint"
     presets = ["small"] if args.quick else [p for p in args.presets.split(",") if p]
     repeat = 2 if args.quick else args.repeat
     results = {"machine": machine(), "presets": [bench_preset(p, repeat) for p in presets]}
-    if not presets and (OUT / "checkpoint.json").is_file():  # --presets "": keep earlier rows
-        previous = json.loads((OUT / "checkpoint.json").read_text())
+    if not presets and (OUT / f"{STEM}.json").is_file():  # --presets "": keep earlier rows
+        previous = json.loads((OUT / f"{STEM}.json").read_text())
         results["presets"] = previous.get("presets", [])
         results["machine_presets"] = previous.get("machine_presets", previous.get("machine"))
     if args.resume_latency:
         results["resume"] = resume_latency(args.fixtures)
         print(json.dumps(results["resume"]))
     write_results(results)
-    print((OUT / "checkpoint.md").read_text())
+    print((OUT / f"{STEM}.md").read_text())
 
 
 if __name__ == "__main__":

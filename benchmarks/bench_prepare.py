@@ -162,8 +162,8 @@ def markdown(r: dict) -> str:
     lines = [
         "# prepare + slice + features benchmark",
         "",
-        f"{m['date']}; {m['cpu']}, {m['cores']} cores ({m['affinity']} usable), load average "
-        f"{m['load_average_at_start']:.1f} at start; torch {m['torch']} on {m['device']}.",
+        f"{m['date']}; {m['cpu']}, {m['cores']} usable cores, load average "
+        f"{m['load_average_1m']:.1f} at start; torch {m['torch']} on {m['device']}.",
         "",
         f"**Whole chain: {c['x_realtime_wall']}x real time by the wall clock, "
         f"{c['x_realtime_cpu']}x by CPU time** ({c['audio_seconds']} s of audio, "

@@ -37,6 +37,7 @@ from voicelab.models.build import build_gpt, build_sovits  # noqa: E402
 from voicelab.synth import Synthesizer, resolve_device  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results"
+STEM = "synth"  # "synth_quick" after --quick: a quick run never replaces full results
 REF = REPO / "tests" / "data" / "slt_000.wav"
 REF_TEXT = "The morning train left the station a few minutes early."
 TEXT = (
@@ -112,7 +113,7 @@ def bench_preset(
 
 def write(results: list[dict], meta: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "synth.json").write_text(json.dumps({"machine": meta, "results": results}, indent=2) + "\n")
+    (OUT / f"{STEM}.json").write_text(json.dumps({"machine": meta, "results": results}, indent=2) + "\n")
     lines = [
         "# Synthesis speed (`python benchmarks/bench_synth.py`)",
         "",
@@ -142,7 +143,7 @@ def write(results: list[dict], meta: dict) -> None:
             f"{m['rtf']:.3f} | {m['cpu_rtf']:.3f} | {m['first_audio_s']:.2f} | {m['gpt_s']:.2f} | "
             f"{m['sovits_s']:.2f} | {target} |"
         )
-    (OUT / "synth.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{STEM}.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma list of synth.cpu_threads values to try (default: the preset's)")
     ap.add_argument("--quick", action="store_true", help="one timed call per preset")
     args = ap.parse_args(argv)
+    global STEM
+    STEM = "synth_quick" if args.quick else "synth"
     default_threads = load_config("tiny").synth.cpu_threads
     thread_counts = [int(t) for t in args.threads.split(",") if t.strip()] or [default_threads]
     device = resolve_device(args.device)

@@ -32,6 +32,7 @@ from voicelab.training.trainer import Trainer, TrainOptions  # noqa: E402
 from voicelab.workspace import get_voice  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+STEM = "train"  # "train_quick" after --quick: a quick run never replaces full results
 FIXTURE_LIST = (
     Path(os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"))
     / "speech"
@@ -138,6 +139,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
     ap.add_argument("--batch-size", type=int, default=0, help="override train.batch_size")
     args = ap.parse_args()
+    global STEM
+    STEM = "train_quick" if args.quick else "train"
     if args.threads:
         torch.set_num_threads(args.threads)
     presets = ["tiny"] if args.quick else args.presets.split(",")
@@ -147,7 +150,7 @@ def main() -> None:
     }
     results = {p: bench_preset(p, steps, args.device, args.batch_size or None) for p in presets}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train.json").write_text(
+    (RESULTS / f"{STEM}.json").write_text(
         json.dumps({"machine": machine, "results": results}, indent=2) + "\n"
     )
     rows = [
@@ -169,7 +172,7 @@ def main() -> None:
         "stage after one warm-up step. 'outside fwd/bwd' = data + augmentation + clipping + "
         "optimiser + EMA time over step time.\n\n" + "\n".join(rows) + "\n"
     )
-    (RESULTS / "train.md").write_text(md)
+    (RESULTS / f"{STEM}.md").write_text(md)
     print(md)
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
+STEM = "ui"  # "ui_quick" after --quick: a quick run never replaces full results
 FIXTURES = Path(os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"))
 TARGET_S = 0.5
 
@@ -89,6 +90,8 @@ def main() -> int:
     ap.add_argument("--actions", type=int, default=None)
     ap.add_argument("--preset", default="tiny", help="preset of the background trainer")
     args = ap.parse_args()
+    global STEM
+    STEM = "ui_quick" if args.quick else "ui"
     n_actions = args.actions or (20 if args.quick else 50)
 
     import torch
@@ -185,13 +188,13 @@ def main() -> int:
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ui.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{STEM}.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
     rows = "\n".join(
         f"| {k} | {v['n']} | {v['median_s']:.3f} | {v['worst_s']:.3f} |"
         for k, v in result["per_action"].items()
     )
-    (RESULTS / "ui.md").write_text(
+    (RESULTS / f"{STEM}.md").write_text(
         f"# UI latency under training load ({result['date']})\n\n"
         f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['device']}; load average "
         f"{m['load_avg_1m_during']} during the run. Background: {result['background']}.\n\n"
