@@ -33,19 +33,8 @@ from voicelab.audio import clean as C  # noqa: E402
 from voicelab.audio.io import load_audio  # noqa: E402
 from voicelab.config import load_config  # noqa: E402
 from voicelab.eval.machine import machine_info  # noqa: E402
+from voicelab.eval.metrics import take_speech_intervals as speech_intervals  # noqa: E402
 from voicelab.fileio import write_json_atomic, write_text_atomic  # noqa: E402
-
-
-def speech_intervals(take: Path) -> list[tuple[float, float]]:
-    """True sentence times, trimmed to where each sentence's noise-free source is above -50 dBFS."""
-    meta = take.parent.parent / take.stem / "metadata.list"
-    by_text = {ln.split("|")[3]: ln.split("|")[0] for ln in meta.read_text().splitlines() if ln}
-    out = []
-    for t in json.loads(take.with_suffix(".json").read_text()):
-        y, sr = sf.read(meta.parent / by_text[t["text"]], dtype="float32")
-        on = np.flatnonzero(np.abs(y) > 10 ** (-50 / 20))
-        out.append((t["start"] + on[0] / sr, t["end"] - (len(y) - on[-1]) / sr))
-    return out
 
 
 def machine() -> dict:

@@ -16,7 +16,9 @@ result, so the eval run, the benchmarks and the tests all call the same code.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -238,3 +240,20 @@ def text_wer(reference_text: str, hypothesis: str) -> float:
     from voicelab.text import asr
 
     return float(asr.word_error_rate(reference_text, hypothesis))
+
+
+def take_speech_intervals(take: Path) -> list[tuple[float, float]]:
+    """True sentence times (s) of a long fixture take (`<take>.json` beside it), trimmed to where
+    each sentence's own noise-free recording (`../<take stem>/metadata.list`) is above -50 dBFS:
+    the .json times include the TTS voice's leading and trailing silence (up to 0.5 s), which is
+    not speech a slicer must keep whole. The reference the slicer is scored against."""
+    import soundfile as sf
+
+    meta = take.parent.parent / take.stem / "metadata.list"
+    by_text = {ln.split("|")[3]: ln.split("|")[0] for ln in meta.read_text().splitlines() if ln}
+    out = []
+    for t in json.loads(take.with_suffix(".json").read_text()):
+        y, sr = sf.read(meta.parent / by_text[t["text"]], dtype="float32")
+        on = np.flatnonzero(np.abs(y) > 10 ** (-50 / 20))
+        out.append((t["start"] + on[0] / sr, t["end"] - (len(y) - on[-1]) / sr))
+    return out
