@@ -20,6 +20,17 @@ from voicelab.models.layers import get_padding
 LRELU_SLOPE = 0.1
 
 
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """Leaky-ReLU conv stack + output conv -> (logits [B, N], every layer's output as fmaps)."""
+    fmaps = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmaps.append(x)
+    x = post(x)
+    fmaps.append(x)
+    return x.flatten(1), fmaps
+
+
 class PeriodDiscriminator(nn.Module):
     """Folds the waveform into [B, 1, T/p, p] and runs 2-D convs along time (period p)."""
 
@@ -44,13 +55,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, n_pad), mode="reflect" if t > n_pad else "constant")
             t = t + n_pad
         x = x.view(b, c, t // self.period, self.period)
-        fmaps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmaps.append(x)
-        x = self.post(x)
-        fmaps.append(x)
-        return x.flatten(1), fmaps
+        return _conv_stack(self.convs, self.post, x)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -70,13 +75,7 @@ class ScaleDiscriminator(nn.Module):
         self.post = weight_norm(nn.Conv1d(widths[-1], 1, 3, 1, padding=1))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        fmaps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmaps.append(x)
-        x = self.post(x)
-        fmaps.append(x)
-        return x.flatten(1), fmaps
+        return _conv_stack(self.convs, self.post, x)
 
 
 class MultiDiscriminator(nn.Module):
