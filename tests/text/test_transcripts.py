@@ -142,3 +142,37 @@ def test_errors_are_clear(tmp_home: Path, tmp_path: Path) -> None:
         T.load_table(v)
     with pytest.raises(VoicelabError, match="does not exist"):
         T.import_list(v, tmp_path / "nope.list")
+
+
+def test_export_never_overwrites_lists_or_raw(voice, tmp_path: Path, capsys) -> None:
+    """Issue 16 item 2: --export refused an existing file nowhere (another voice's typed texts,
+    raw/ recordings, any file outside were replaced)."""
+    other = get_voice("other").create()
+    shutil.copy(DATA / "slt_000.wav", other.slices / "slt_000.wav")
+    write_list(other.dataset_list, [Entry(other.slices / "slt_000.wav", "other", "en", "mine")])
+    before_list = other.dataset_list.read_bytes()
+    raw_file = other.raw / "take.wav"
+    shutil.copy(DATA / "slt_001.wav", raw_file)
+    before_raw = raw_file.read_bytes()
+    outside = tmp_path / "notes.txt"
+    outside.write_text("keep me", encoding="utf-8")
+
+    for target, needle in [(other.dataset_list, "own dataset.list"), (raw_file, "raw/"),
+                           (outside, "already exists"), (tmp_path, "is a folder"),
+                           (tmp_path / "no" / "such" / "x.list", "does not exist")]:
+        with pytest.raises(VoicelabError, match=needle):
+            _cli(["--voice", "tester", "--export", str(target)])
+    # --force replaces an ordinary file, never a voice's list or a recording
+    for target in (other.dataset_list, raw_file):
+        with pytest.raises(VoicelabError):
+            _cli(["--voice", "tester", "--export", str(target), "--force"])
+    assert other.dataset_list.read_bytes() == before_list and raw_file.read_bytes() == before_raw
+    assert outside.read_text(encoding="utf-8") == "keep me"
+    assert _cli(["--voice", "tester", "--export", str(outside), "--force"]) == 0
+    assert [e.text for e in read_list(outside)] == ["My own typed words."]
+    # a refused export is checked before anything else runs (the import does not happen)
+    lst = tmp_path / "in.list"
+    lst.write_text("slt_000.wav|x|en|imported words\n", encoding="utf-8")
+    with pytest.raises(VoicelabError, match="already exists"):
+        _cli(["--voice", "tester", "--from-list", str(lst), "--export", str(outside)])
+    assert T.load_table(voice)[0].text == ""

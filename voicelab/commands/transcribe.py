@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="with --from-list: also replace texts you typed or imported before")
     p.add_argument("--export", metavar="FILE", help="write the transcribed slices to FILE (.list)")
+    p.add_argument("--force", action="store_true",
+                   help="with --export: replace FILE if it exists (never a voice's own "
+                   "dataset.list, never a file in raw/)")
     p.add_argument("--verified-only", action="store_true",
                    help="with --export: leave out unverified speech-recognition texts")
     p.add_argument("--redo-unverified", action="store_true",
@@ -42,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     voice = voice_from_args(args)
     if args.overwrite and not args.from_list:
         print("note: --overwrite only applies to --from-list", file=sys.stderr)
+    if args.export:  # refuse a bad target before importing or recognising anything
+        transcripts.check_export_target(voice, args.export, args.force)
+    if args.force and not args.export:
+        print("note: --force only applies to --export", file=sys.stderr)
     if args.from_list:
         print(transcripts.import_list(voice, args.from_list, overwrite=args.overwrite).message())
     elif not args.export:
@@ -61,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             for f in summary.failed:
                 print(f"warning: {f}", file=sys.stderr)
     if args.export:
-        out, n = transcripts.export_list(voice, args.export, include_unverified=not args.verified_only)
+        out, n = transcripts.export_list(voice, args.export, include_unverified=not args.verified_only,
+                                         force=args.force)
         print(f"wrote {n} line(s) to {out}")
     return 0

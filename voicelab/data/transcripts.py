@@ -239,15 +239,55 @@ def import_list(voice: Voice, list_path: Path | str, overwrite: bool = False) ->
     return summary
 
 
-def export_list(voice: Voice, out: Path | str, include_unverified: bool = True) -> tuple[Path, int]:
+# files a list export must never replace, whatever --force says: a voice's own list and its
+# provenance (typed texts would be lost), and anything in raw/ (originals are never modified)
+_PROTECTED_NAMES = {("slices", "dataset.list"), ("slices", STATE_NAME)}
+
+
+def check_export_target(voice: Voice, out: Path | str, force: bool = False) -> Path:
+    """The resolved path `export_list` may write, or VoicelabError saying why not.
+
+    Refused always: a folder, a missing parent folder, anything inside a voice's raw/, any
+    voice's slices/dataset.list or slices/transcripts.json. Refused unless `force`: an existing
+    file.
+    """
+    from voicelab.workspace import home
+
+    given = Path(out).expanduser()
+    if not given.name.strip(".") or given.is_dir():
+        raise VoicelabError(f"{out} is a folder: give a file name for the list, e.g. {given / 'texts.list'}")
+    path = given.resolve()  # follows a symlink: its target is what would be written
+    if not path.parent.is_dir():
+        raise VoicelabError(f"the folder {path.parent} does not exist: create it first, or pick another path")
+    for base in {home(), voice.root.parent.resolve()}:
+        if base not in path.parents:
+            continue
+        parts = path.relative_to(base).parts  # (voice, area, ...)
+        if len(parts) >= 3 and parts[1] == "raw":
+            raise VoicelabError(f"{path} is inside {parts[0]}/raw/, where the original recordings "
+                                "are kept and never modified: export the list somewhere else")
+        if tuple(parts[1:]) in _PROTECTED_NAMES:
+            raise VoicelabError(f"{path} is voice {parts[0]!r}'s own {parts[-1]} (its texts would be "
+                                "lost): export the list to another file")
+    if path.exists() and not force:
+        raise VoicelabError(f"{path} already exists and is not overwritten: pick another file, or "
+                            "add --force to replace it")
+    return path
+
+
+def export_list(
+    voice: Voice, out: Path | str, include_unverified: bool = True, force: bool = False
+) -> tuple[Path, int]:
     """Write the voice's transcribed slices as a GPT-SoVITS .list (absolute audio paths unless
-    `out` is inside slices/). Empty texts are left out. Returns (path, lines written)."""
+    `out` is inside slices/). Empty texts are left out. Returns (path, lines written).
+
+    Never replaces an existing file unless `force`, and never a voice's own list or anything
+    in raw/ (see `check_export_target`).
+    """
+    out = check_export_target(voice, out, force)
     rows = load_table(voice)
     keep = [r for r in rows if r.text and (r.verified or include_unverified)]
     entries = {(_key(voice, e.path)): e for e in _read_entries(voice)}
-    out = Path(out)
-    if out.resolve() == voice.dataset_list.resolve():
-        raise VoicelabError("export to a different file than the voice's own slices/dataset.list")
     write_list(out, [entries[r.file].with_text(r.text) for r in keep])
     return out, len(keep)
 
