@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from voicelab.audio.spectral import mel_power
 from voicelab.errors import AudioError, VoicelabError
 
 SAMPLE_RATE = 16000  # what the encoder was trained on
@@ -79,8 +80,6 @@ def preprocess(audio: np.ndarray, sr: int) -> np.ndarray:
 def encoder_mel(wav16: np.ndarray) -> np.ndarray:
     """[T] at 16 kHz -> [frames, 40] mel power, what resemblyzer's `wav_to_mel_spectrogram` gives
     (25 ms Hann, 10 ms hop, librosa's zero-padded centring), computed without librosa."""
-    from voicelab.eval.dsp import mel_power
-
     return mel_power(wav16, SAMPLE_RATE, 400, 400, 160, 40, pad_mode="constant").T.astype(np.float32)
 
 

@@ -1,4 +1,5 @@
-"""Numpy spectral front end shared by the metrics and the d-vector encoder.
+"""Numpy spectral front end shared by the d-vector encoder (audio/dvector.py) and the metrics
+(eval/metrics.py): it lives in audio/ so that both import it downwards.
 
 The same numbers as librosa's `filters.mel` / `feature.melspectrogram`, without librosa's first
 call, which spends seconds importing numba: that cost was most of a metric's run time on a CPU.

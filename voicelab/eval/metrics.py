@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from voicelab.errors import AudioError, VoicelabError
-from voicelab.eval.dsp import mel_filterbank, mel_power, power_spectrogram  # noqa: F401
+from voicelab.audio.spectral import mel_power
 
 ANALYSIS_SR = 16000
 HOP = 160  # 10 ms frames at 16 kHz
