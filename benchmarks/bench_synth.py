@@ -8,7 +8,7 @@ real time). The models are untrained (speed does not depend on the weights), so 
 sentence has a realistic length the GPT's EOS logit is pinned to -inf and generation always
 runs to the token cap, set to `--tokens-per-phone` (default 2.0 tokens = 80 ms per phoneme
 symbol, about the pace of read English: our phoneme strings include stress marks and word
-spaces). The reference clip is tests/data/slt_000.wav with its text (so a prompt is used, as in
+spaces). The reference clip is tests/assets/slt_000.wav with its text (so a prompt is used, as in
 normal use); one warm-up call first (imports, caches, the reference encoding), then `--repeat`
 timed calls with different seeds. The GPT / SoVITS split of the time is measured by wrapping
 `gpt.generate` and `sovits.infer`. On CUDA the time includes torch.cuda.synchronize().
@@ -38,7 +38,7 @@ from voicelab.synth import Synthesizer, resolve_device  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results"
 STEM = "synth"  # "synth_quick" after --quick: a quick run never replaces full results
-REF = REPO / "tests" / "data" / "slt_000.wav"
+REF = REPO / "tests" / "assets" / "slt_000.wav"
 REF_TEXT = "The morning train left the station a few minutes early."
 TEXT = (
     "The quick brown fox jumps over the lazy dog near the riverbank. "

@@ -5,7 +5,7 @@ step time spent outside forward/backward (data, augmentation, clipping, optimise
 
 Runs the real Trainer's step functions on real speech imported into a temporary voice: the first
 12 sentences of ../shared/fixtures/speech/flite_slt (11 for training) where present, else
-tests/data/mini.list (3 utterances, 2 for training); one warm-up step per stage. Writes
+tests/assets/mini.list (3 utterances, 2 for training); one warm-up step per stage. Writes
 benchmarks/results/train.json and train.md with the machine, torch version and date.
 """
 
@@ -47,7 +47,7 @@ def source_entries() -> tuple[list[Entry], str]:
         return read_list(FIXTURE_LIST)[
             :MAX_SLICES
         ], f"{FIXTURE_LIST.parent.name} ({MAX_SLICES} sentences)"
-    return read_list(REPO / "tests" / "data" / "mini.list"), "tests/data/mini.list (3 utterances)"
+    return read_list(REPO / "tests" / "assets" / "mini.list"), "tests/assets/mini.list (3 utterances)"
 
 
 class Timed(Trainer):

@@ -3,7 +3,7 @@
     python benchmarks/bench_ui.py [--quick] [--actions N] [--preset tiny]
 
 Builds a throwaway workspace with one voice (real speech from ../shared/fixtures, or the three
-clips in tests/data), starts `python app.py` on a free port, starts a real training process for
+clips in tests/assets), starts `python app.py` on a free port, starts a real training process for
 that voice (`python -m voicelab train`, many steps, all cores: full load), waits until it is
 training, then times N UI actions through the Gradio API (the same queue and HTTP path a
 browser click takes), cycling through the handlers a person triggers most while training:
@@ -59,12 +59,12 @@ def free_port() -> int:
 
 
 def make_voice(home: Path, n: int) -> str:
-    """A voice with n real slices + texts (fixtures when present, else tests/data)."""
+    """A voice with n real slices + texts (fixtures when present, else tests/assets)."""
     from voicelab.data.manifest import Entry, read_list, write_list
     from voicelab.workspace import get_voice
 
     meta = FIXTURES / "speech" / "flite_slt" / "metadata.list"
-    src = read_list(meta)[:n] if meta.is_file() else read_list(REPO / "tests" / "data" / "mini.list")
+    src = read_list(meta)[:n] if meta.is_file() else read_list(REPO / "tests" / "assets" / "mini.list")
     v = get_voice("bench", base=home).create()
     entries = []
     for i, e in enumerate(src):

@@ -3,7 +3,7 @@
     python benchmarks/kill_resume.py [--kills 50] [--seed N] [--steps 6,6] [--quick]
 
 A trainer (`python -m voicelab train`, tiny preset, a checkpoint every step, 6 real utterances
-from tests/data) is killed with SIGKILL at a random moment: during start-up, inside a step, or
+from tests/assets) is killed with SIGKILL at a random moment: during start-up, inside a step, or
 inside a checkpoint save. After every kill the script checks that
   - every file under a final `step-*.pt` name loads and verifies (never half-written),
   - `find_resume` takes the newest file without skipping anything,
@@ -38,7 +38,7 @@ from voicelab.training import checkpoint as ck  # noqa: E402
 from voicelab.training import runfiles  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results"
-DATA = REPO / "tests" / "data"
+DATA = REPO / "tests" / "assets"
 VOICE = "mini"
 
 

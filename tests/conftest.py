@@ -1,7 +1,7 @@
 """Shared test fixtures: tiny configs, a temporary workspace, real speech.
 
 Real speech comes from ../shared/fixtures (tests that need it skip with a reason where it is
-absent); three short flite clips are copied into tests/data so the core tests always run.
+absent); three short flite clips are copied into tests/assets so the core tests always run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "assets"
 FIXTURES = Path(os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"))
 SPEECH = FIXTURES / "speech"
 
@@ -36,7 +36,7 @@ def long_take(speech_dir: Path) -> Path:
 
 @pytest.fixture
 def mini_list() -> Path:
-    """tests/data/mini.list: three short real utterances with their text (always present)."""
+    """tests/assets/mini.list: three short real utterances with their text (always present)."""
     return DATA / "mini.list"
 
 

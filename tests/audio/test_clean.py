@@ -18,7 +18,7 @@ from voicelab.audio.io import load_audio
 from voicelab.config import AudioConfig
 from voicelab.errors import AudioError
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @pytest.fixture(scope="module")

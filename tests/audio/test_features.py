@@ -22,7 +22,7 @@ from voicelab.config import load_config
 from voicelab.data.manifest import Entry
 from voicelab.workspace import get_voice
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @pytest.mark.parametrize("n", [0, 639, 640, 641, 1280, 32000, 32639])

@@ -13,7 +13,7 @@ from voicelab.audio import io as aio
 from voicelab.audio.io import load_audio, write_wav
 from voicelab.errors import AudioError
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @pytest.fixture(scope="module")

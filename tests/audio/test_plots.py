@@ -12,7 +12,7 @@ from voicelab.audio.io import load_audio
 from voicelab.audio.plots import plot_wave_and_mel
 from voicelab.errors import AudioError
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 def test_png_of_real_speech(tmp_path):

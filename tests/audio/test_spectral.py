@@ -10,7 +10,7 @@ import pytest
 from voicelab.audio import spectral as M
 from voicelab.audio.io import load_audio
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from voicelab.corpus import build, tts
 from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from voicelab.corpus import sources
 from voicelab.errors import VoicelabError
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 def wav(dst: Path, src: str = "slt_001.wav") -> Path:

@@ -8,13 +8,11 @@ tests can call the plain functions and check the exceptions and return values di
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeVar
 
 from voicelab.errors import VoicelabError, WorkspaceError
@@ -67,19 +65,6 @@ def quiet(fn: F, n_outputs: int) -> F:
             return skips[0] if n_outputs == 1 else skips
 
     return wrapper  # type: ignore[return-value]
-
-
-def need(module: str, what: str) -> ModuleType:
-    """Import a library module the UI calls, or say plainly which part is missing."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name):
-            raise VoicelabError(
-                f"{what} is not available in this installation ({module} is missing): "
-                "update voicelab, or run this step with `python -m voicelab`"
-            ) from e
-        raise
 
 
 def voice_or_error(name: str | None, create: bool = False) -> Voice:

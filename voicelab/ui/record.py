@@ -28,7 +28,6 @@ from voicelab.ui.common import (
     check_upload,
     copy_into,
     friendly,
-    need,
     quiet,
     voice_or_error,
 )
@@ -101,7 +100,7 @@ def add_uploads(voice: Voice, files: list[str] | None) -> list[Path]:
     if not files:
         raise VoicelabError("choose one or more audio files to upload first")
     checked = [check_upload(f) for f in files]
-    pipeline = need("voicelab.audio.pipeline", "adding recordings")
+    from voicelab.audio import pipeline  # torch: imported when used, not at app start
     # store_raw keeps one copy per content and gives every file its own stem (clean/<stem>.wav)
     return [pipeline.store_raw(voice, p) for p in checked]
 
@@ -150,7 +149,7 @@ def clean_files(
     """
     if not names:
         raise VoicelabError("no recordings to clean: record or upload something first")
-    pipeline = need("voicelab.audio.pipeline", "audio cleaning")
+    from voicelab.audio import pipeline
     files = []
     for n in names:
         p = voice.raw / Path(n).name  # names come from our own list: no folders
@@ -198,8 +197,7 @@ def report_markdown(report: dict) -> str:
 
 
 def _plot(audio_path: Path, title: str, cfg: Config) -> str | None:
-    io = need("voicelab.audio.io", "audio loading")
-    plots = need("voicelab.audio.plots", "waveform plots")
+    from voicelab.audio import io, plots
     audio, sr = io.load_audio(audio_path)
     out = Path(tempfile.mkdtemp(prefix="voicelab-plot-")) / f"{audio_path.stem}.png"
     plots.plot_wave_and_mel(audio, sr, out, title=title)

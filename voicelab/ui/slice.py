@@ -22,7 +22,6 @@ from voicelab.ui.common import (
     fmt_duration,
     friendly,
     in_voice,
-    need,
     quiet,
     voice_or_error,
 )
@@ -54,7 +53,7 @@ def table(voice: Voice) -> pd.DataFrame:
     """One row per slice: number, file (relative to slices/), seconds, checked, text."""
     if not voice.dataset_list.is_file():  # not sliced yet: an empty table, not an error
         return pd.DataFrame([], columns=HEADERS)
-    transcripts = need("voicelab.data.transcripts", "the transcript table")
+    from voicelab.data import transcripts
     rows = []
     for i, r in enumerate(transcripts.load_table(voice), 1):
         try:
@@ -73,7 +72,7 @@ def do_slice(voice: Voice, cfg: Config, progress: Any = None, force: bool = Fals
     """
     if not voice.clean.is_dir() or not any(voice.clean.glob("*.wav")):
         raise VoicelabError("nothing to slice yet: clean some recordings in Record & Clean first")
-    pipeline = need("voicelab.audio.pipeline", "slicing")
+    from voicelab.audio import pipeline
     n = len(pipeline.slice_voice(voice, cfg, progress=progress, force=force))
     texts_from_takes(voice)
     return n
@@ -91,7 +90,7 @@ def texts_from_takes(voice: Voice) -> int:
     takes = {e.path.stem: e.text for e in read_takes(voice) if e.text}
     if not takes or not voice.dataset_list.is_file():
         return 0
-    transcripts = need("voicelab.data.transcripts", "the transcript table")
+    from voicelab.data import transcripts
     by_take: dict[str, list] = {}
     for r in transcripts.load_table(voice):
         stem = Path(r.file).stem.rsplit("_", 2)[0]
@@ -105,7 +104,7 @@ def save_texts(voice: Voice, df: pd.DataFrame) -> int:
     """Save the texts of the edited table (they become 'checked'). Returns how many changed."""
     if df is None or df.empty:
         raise VoicelabError("there are no slices yet: press Slice first")
-    transcripts = need("voicelab.data.transcripts", "the transcript table")
+    from voicelab.data import transcripts
     texts = {str(r["file"]): "" if pd.isna(r["text"]) else str(r["text"]) for _, r in df.iterrows()}
     return transcripts.save_texts(voice, texts)
 
@@ -114,7 +113,7 @@ def transcribe(voice: Voice, overwrite: bool = False, progress: Any = None) -> s
     """Fill empty English texts with offline ASR (`overwrite`: redo unchecked ASR texts too)."""
     if not voice.dataset_list.is_file():
         raise VoicelabError("there are no slices yet: press Slice first")
-    transcripts = need("voicelab.data.transcripts", "automatic transcription")
+    from voicelab.data import transcripts
     return transcripts.transcribe_voice(voice, progress, redo_unverified=overwrite).message()
 
 
@@ -154,7 +153,7 @@ def slice_audio(voice: Voice, df: pd.DataFrame, row: int) -> str | None:
 def features(voice: Voice, cfg: Config, progress: Any = None) -> str:
     if not voice.dataset_list.is_file():
         raise VoicelabError("there are no slices yet: press Slice first")
-    pipeline = need("voicelab.audio.pipeline", "feature extraction")
+    from voicelab.audio import pipeline
     r = pipeline.extract_features(voice, cfg, progress=progress)
     return (f"Features ready for {r.total} slices ({r.audio_seconds:.0f} s of audio; "
             f"{r.computed} computed, {r.cached} already cached, {r.elapsed_s:.1f} s on {r.device}). "

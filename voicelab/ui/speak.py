@@ -22,7 +22,7 @@ import numpy as np
 from voicelab.config import SynthConfig
 from voicelab.data.manifest import read_list
 from voicelab.errors import VoicelabError
-from voicelab.ui.common import check_upload, friendly, in_voice, need, quiet, voice_or_error
+from voicelab.ui.common import check_upload, friendly, in_voice, quiet, voice_or_error
 from voicelab.workspace import Voice
 
 _models: OrderedDict[tuple[str, float], Any] = OrderedDict()  # (path, mtime) -> Synthesizer
@@ -68,7 +68,7 @@ def reference_text(voice: Voice, rel: str | None) -> str:
 
 def load_synth(path: Path) -> Any:
     """The Synthesizer for an export or checkpoint (cached; reloaded when the file changes)."""
-    synth_mod = need("voicelab.synth", "speech synthesis")
+    from voicelab import synth as synth_mod  # torch: imported on first use
     key = (str(path), path.stat().st_mtime)
     with _models_lock:
         if key in _models:
@@ -137,7 +137,7 @@ def speak(
     gen = float(getattr(result, "gen_s", time.perf_counter() - t0))
     sr, wav = result
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
-    io = need("voicelab.audio.io", "audio writing")
+    from voicelab.audio import io
     out = Path(tempfile.mkdtemp(prefix="voicelab-speak-")) / f"{voice.name}-{time.strftime('%H%M%S')}.wav"
     io.write_wav(out, wav, int(sr))
     return SpeakResult(str(out), int(sr), len(wav) / float(sr), gen,
@@ -147,7 +147,7 @@ def speak(
 def export(voice: Voice, run: str | None) -> Path:
     if not run:
         raise VoicelabError("pick the run to export")
-    export_mod = need("voicelab.export", "model export")
+    from voicelab import export as export_mod
     return export_mod.export_run(voice, run=run)
 
 
