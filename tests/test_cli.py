@@ -9,7 +9,7 @@ import pytest
 from voicelab.cli import main
 from voicelab.data.manifest import read_list
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "assets"
 
 
 def error_line(err: str) -> str:

@@ -16,7 +16,7 @@ from voicelab.workspace import get_voice
 
 
 def make_voice(home: Path, mini_list: Path, name: str = "mini", speaker: str | None = None):
-    """A voice whose slices/ holds tests/data's three clips (speaker kept, or forced)."""
+    """A voice whose slices/ holds tests/assets's three clips (speaker kept, or forced)."""
     v = get_voice(name, base=home).create()
     entries = []
     for e in read_list(mini_list):

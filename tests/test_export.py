@@ -20,7 +20,7 @@ from voicelab.text import symbols
 from voicelab.training import checkpoint as ck
 from voicelab.workspace import get_voice
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "assets"
 REF, REF_TEXT = DATA / "slt_000.wav", "The morning train left the station a few minutes early."
 
 

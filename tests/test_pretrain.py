@@ -1,6 +1,6 @@
 """Pretraining a base on a corpus, resuming it, shipping it, and fine-tuning a voice from it.
 
-A tiny two-speaker corpus is built by hand from tests/data (real flite speech), laid out as
+A tiny two-speaker corpus is built by hand from tests/assets (real flite speech), laid out as
 `python -m voicelab corpus` writes it, with one file name used by both speakers (as TTS corpora
 do). Everything runs on the tiny preset on the CPU, a few optimiser steps per run.
 """
@@ -28,7 +28,7 @@ from voicelab.training import runfiles
 from voicelab.training.trainer import Trainer, TrainOptions
 from voicelab.workspace import get_voice
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "assets"
 FAST = ["train.device=cpu", "train.log_every=1", "train.save_every_minutes=0", "train.eval_every=2"]
 
 

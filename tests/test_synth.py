@@ -1,7 +1,7 @@
 """synthesize(): determinism, sentence joining, reference checks, the token cap, speed.
 
 Tiny untrained models (the synthesis path does not care whether the weights are trained) and
-the real flite clips in tests/data as references.
+the real flite clips in tests/assets as references.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from voicelab.errors import AudioError, VoicelabError
 from voicelab.models.build import build_gpt, build_sovits
 from voicelab.synth import REF_MAX_S, Synthesizer
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "assets"
 REF = DATA / "slt_000.wav"  # 3.2 s
 REF_TEXT = "The morning train left the station a few minutes early."
 SHORT_REF = DATA / "slt_001.wav"  # 2.9 s: too short

@@ -13,7 +13,7 @@ from voicelab.errors import AudioError, VoicelabError
 from voicelab.eval import metrics as M
 
 VOICES = ("flite_slt", "flite_rms", "pico_en-US")
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 def test_similarity_identical_is_one():

@@ -9,7 +9,7 @@ import pytest
 
 from voicelab.data.manifest import Entry, write_list
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @pytest.mark.slow

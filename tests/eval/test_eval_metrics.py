@@ -12,7 +12,7 @@ from voicelab.audio.io import load_audio
 from voicelab.errors import AudioError
 from voicelab.eval import metrics as M
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 def _clip(path):

@@ -15,7 +15,7 @@ from voicelab.errors import VoicelabError
 from voicelab.eval.evaluate import EvalItem, evaluate, load_clips, load_sentences
 from voicelab.eval.report import to_markdown, write_report
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @dataclass

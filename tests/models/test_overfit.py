@@ -1,7 +1,7 @@
 """The tiny SoVITS overfits one short real utterance: its losses fall clearly in ~150 CPU steps.
 
 A small explicit loop (generator only: mel L1 + KL + commitment, as the trainer weights them) on
-the first ~1.3 s of tests/data/slt_000.wav. The check decodes the whole clip from the posterior
+the first ~1.3 s of tests/assets/slt_000.wav. The check decodes the whole clip from the posterior
 with fixed noise before and after, so it measures learning, not the luck of a random window.
 """
 
@@ -25,7 +25,7 @@ STEPS = 150
 def load_clip(cfg) -> Batch:
     features = pytest.importorskip("voicelab.audio.features")
     phonemes = pytest.importorskip("voicelab.text.phonemes")
-    path = Path(__file__).resolve().parents[1] / "data" / "slt_000.wav"
+    path = Path(__file__).resolve().parents[1] / "assets" / "slt_000.wav"
     x, sr = sf.read(path, dtype="float32")
     x = soxr.resample(x, sr, cfg.audio.sample_rate)[: FRAMES * cfg.features.hop_length]
     wav = torch.from_numpy(x).view(1, 1, -1)

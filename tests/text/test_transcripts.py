@@ -14,7 +14,7 @@ from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
 from voicelab.workspace import get_voice
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 @pytest.fixture

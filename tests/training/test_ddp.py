@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 
 from voicelab.training.distributed import DistInfo, shard_indices
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 
 
 def _free_port() -> int:

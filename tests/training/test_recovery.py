@@ -31,7 +31,7 @@ from voicelab.training import checkpoint as ck
 from voicelab.training import runfiles
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "data"
+DATA = REPO / "tests" / "assets"
 VOICE = "mini"
 TOTAL = 8  # 4 SoVITS steps + 4 GPT steps
 # batch_size 1 over 5 training slices: 5 batches per epoch, so stage 1 (4 steps) stops mid-epoch
@@ -51,7 +51,7 @@ STEP_TIMEOUT = 300  # seconds; generous: CI machines are shared
 
 
 def make_voice(home: Path) -> None:
-    """Six real utterances (tests/data, twice under different names) as a sliced voice."""
+    """Six real utterances (tests/assets, twice under different names) as a sliced voice."""
     slices = home / VOICE / "slices"
     slices.mkdir(parents=True)
     lines = []

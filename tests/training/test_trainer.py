@@ -1,4 +1,4 @@
-"""The trainer on the tiny preset with real speech (tests/data/mini.list imported into a voice).
+"""The trainer on the tiny preset with real speech (tests/assets/mini.list imported into a voice).
 
 Runs are a few optimiser steps each (a tiny step is well under a second on a free CPU): the
 point is that every path runs and hands over correctly, not that the voice is any good.
@@ -22,7 +22,7 @@ from voicelab.training import runfiles
 from voicelab.training.trainer import TOKENS_FILE, Trainer, TrainOptions
 from voicelab.workspace import get_voice
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 FAST = ["train.device=cpu", "train.log_every=1", "train.save_every_minutes=0"]
 
 

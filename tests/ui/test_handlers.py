@@ -18,12 +18,12 @@ from voicelab.ui import jobs, plots, record, slice as slice_tab, speak, train, v
 from voicelab.ui.common import check_upload, fmt_duration
 from voicelab.workspace import get_voice
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "assets"
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_trainer.py"))]
 
 
 def _voice_with_slices(name: str = "v"):
-    """A voice whose slices/ holds the three real utterances of tests/data with their texts."""
+    """A voice whose slices/ holds the three real utterances of tests/assets with their texts."""
     v = get_voice(name).create()
     src = read_list(DATA / "mini.list")
     entries = []
