@@ -125,6 +125,11 @@ class TextConfig:
 class ModelConfig:
     """Sizes of every module. Presets tiny / small / base set these (see voicelab/models/)."""
 
+    # Which acoustic model: "hifigan" = the GPT-SoVITS path (learned tokens, flow, HiFi-GAN
+    # waveform decoder, GAN training; needs a GPU and a real corpus: the `base` preset);
+    # "world" = the CPU path (forced-aligned phones, one prosody token per phone, WORLD vocoder
+    # parameters regressed and synthesised with WORLD; docs/architecture.md "The world path").
+    acoustic: Literal["hifigan", "world"] = "hifigan"
     hidden: int = 192
     filter_channels: int = 768
     n_heads: int = 2
@@ -161,9 +166,15 @@ class ModelConfig:
     gpt_hidden: int = 512
     gpt_heads: int = 8
     gpt_max_positions: int = 2048
+    # world path only: the frame-rate decoder (dilated conv blocks with speaker-conditional
+    # layer norm) that turns phone encodings expanded to 10 ms frames into WORLD parameters
+    decoder_layers: int = 6
+    decoder_kernel: int = 5
 
     def problems(self) -> list[str]:
         p = []
+        if self.decoder_layers < 1 or self.decoder_kernel < 1 or self.decoder_kernel % 2 == 0:
+            p.append("model.decoder_layers must be >= 1 and model.decoder_kernel an odd number >= 1")
         if self.hidden % self.n_heads:
             p.append("model.hidden must be divisible by model.n_heads")
         if self.gpt_hidden % self.gpt_heads:
@@ -330,6 +341,44 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
+class WorldConfig:
+    """WORLD vocoder acoustics of the CPU path (voicelab/audio/world.py).
+
+    Figures: benchmarks/results/world.md (pocketsphinx WER and speed on the fixture voices).
+    """
+
+    # analysis/synthesis rate; the caller resamples the output to audio.sample_rate
+    sample_rate: int = 16000
+    frame_period_ms: float = 10.0  # must stay 10 ms: the aligner works at 100 frames/s
+    f0_method: Literal["dio", "harvest"] = "dio"  # dio + stonemask
+    f0_floor: float = 60.0
+    f0_ceil: float = 600.0
+    n_mgc: int = 40  # coded spectral envelope (WORLD's mel-cepstrum) dimensions
+    # band aperiodicity: 0 = WORLD's own coding (one band per 3 kHz above 3 kHz)
+    n_bap: int = 0
+    vuv_threshold: float = 0.5  # synthesis: a frame is voiced when vuv > this
+    postfilter: float = 1.0  # synthesis: mel-cepstral sharpening factor (1 = off)
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.sample_rate not in (16000, 22050, 24000):
+            p.append("world.sample_rate must be 16000, 22050 or 24000")
+        if self.frame_period_ms != 10.0:
+            p.append("world.frame_period_ms must be 10 (the aligner works at 100 frames/s)")
+        if not 30.0 <= self.f0_floor < self.f0_ceil <= 1200.0:
+            p.append("world: need 30 <= f0_floor < f0_ceil <= 1200 Hz")
+        if not 10 <= self.n_mgc <= 128:
+            p.append("world.n_mgc must be between 10 and 128")
+        if not 0 <= self.n_bap <= 32:
+            p.append("world.n_bap must be between 0 (WORLD's coding) and 32")
+        if not 0.0 < self.vuv_threshold < 1.0:
+            p.append("world.vuv_threshold must be between 0 and 1")
+        if not 1.0 <= self.postfilter <= 3.0:
+            p.append("world.postfilter must be between 1 (off) and 3")
+        return p
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     slice: SliceConfig = field(default_factory=SliceConfig)
@@ -338,6 +387,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
     preset: str = "default"
 
     def problems(self) -> list[str]:

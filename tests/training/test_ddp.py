@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from voicelab.training.distributed import DistInfo, shard_indices
+from voicelab.data.sharding import shard_indices
+from voicelab.training.distributed import DistInfo
 
 DATA = Path(__file__).resolve().parent.parent / "assets"
 

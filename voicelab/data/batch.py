@@ -1,7 +1,8 @@
 """The batch that flows from the dataset into the models (shapes in the field comments).
 
 T_p: phonemes, T_s: spectrogram frames (50 Hz), T_r: reference-mel frames, T_t: semantic tokens
-(25 Hz, T_t = T_s // 2), hop: samples per frame (640 at 32 kHz). Padded positions are zero; the
+(25 Hz, T_t = T_s // 2; on the world path one per phone, T_t = T_p), T_f: WORLD frames (100 Hz),
+hop: samples per frame (640 at 32 kHz). Padded positions are zero; the
 `*_lens` tensors give the true lengths.
 """
 
@@ -32,6 +33,13 @@ class Batch:
     # SpecAugment's masked copy of `spec`, read by the posterior encoder only: the content
     # encoder (which makes the semantic tokens) must keep seeing the clean spectrogram.
     posterior_spec: Tensor | None = None  # [B, n_fft // 2 + 1, T_s]
+    # the world path (model.acoustic = "world"): ARPAbet phone_ids, and instead of spec / mel /
+    # wav (left empty) the WORLD parameters at 10 ms frames with the forced alignment
+    word_pos: Tensor | None = None  # [B, T_p] long, position of each phone in its word
+    durations: Tensor | None = None  # [B, T_p] long frames per phone (sum = acoustic_lens)
+    acoustic: Tensor | None = None  # [B, T_f, D] raw WORLD features [mgc | lf0 | vuv | bap]
+    acoustic_lens: Tensor | None = None  # [B] long
+    lf0_stats: Tensor | None = None  # [B, 2] the speaker's mean and std of log F0 (voiced)
     texts: tuple[str, ...] = ()
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:

@@ -31,8 +31,8 @@ from torch import Tensor
 from voicelab.config import Config
 from voicelab.data.batch import Batch
 from voicelab.data.manifest import Entry, read_list
+from voicelab.data.sharding import shard_indices
 from voicelab.errors import VoicelabError
-from voicelab.training.distributed import shard_indices
 from voicelab.workspace import Voice
 
 REF_MAX_SECONDS = 3.0  # longest reference crop: enough for timbre, short enough to be cheap
