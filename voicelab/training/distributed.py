@@ -4,10 +4,7 @@ torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT; withou
 trainer runs as a single process (rank 0 of 1) and nothing here touches torch.distributed.
 Backend: nccl for CUDA devices, gloo on the CPU (what the 2-process test uses).
 
-Data sharding is a pure function (`shard_indices`) equivalent to DistributedSampler with
-set_epoch: the same permutation on every rank (seeded with seed + epoch), padded by wrapping
-around to a multiple of the world size, rank r taking every world-th index from r. So data order
-depends only on (seed, epoch, rank, world size), which exact resume relies on.
+Data sharding (which examples a rank sees) is `voicelab.data.sharding.shard_indices`.
 """
 
 from __future__ import annotations
@@ -136,15 +133,3 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
-
-
-def shard_indices(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[int]:
-    """This rank's sample order for one epoch (DistributedSampler(shuffle=True) + set_epoch)."""
-    if n <= 0:
-        return []
-    g = torch.Generator()
-    g.manual_seed(int(seed) + int(epoch))
-    order = torch.randperm(n, generator=g).tolist()
-    total = -(-n // world_size) * world_size
-    order = (order * (total // n + 1))[:total]  # wrap around so every rank gets the same count
-    return order[rank:total:world_size]
