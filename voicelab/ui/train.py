@@ -19,8 +19,15 @@ from typing import Any, Literal, get_args, get_type_hints
 import gradio as gr
 import pandas as pd
 
-from voicelab.config import TrainConfig, list_presets, load_config
-from voicelab.errors import VoicelabError
+from voicelab.config import (
+    Config,
+    TrainConfig,
+    config_to_dict,
+    list_presets,
+    load_config,
+    load_config_json,
+)
+from voicelab.errors import ConfigError, VoicelabError
 from voicelab.training import runfiles
 from voicelab.ui import jobs
 from voicelab.ui.common import fmt_duration, friendly, quiet, stamp, voice_or_error
@@ -70,20 +77,82 @@ def _toml(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, str):
         return json.dumps(v)  # a TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
     return repr(v)  # ints, and floats in a form TOML reads back exactly (2e-4 -> 0.0002)
+
+
+def preset_label(name: str) -> str:
+    """`name: what it is for`, from the first comment line of presets/<name>.toml."""
+    from voicelab.config import PRESETS_DIR
+
+    try:
+        first = (PRESETS_DIR / f"{name}.toml").read_text(encoding="utf-8").splitlines()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return name
+    about = first.lstrip("#").strip()
+    about = about.split(":", 1)[1].strip() if about.startswith(f"{name}:") else about
+    return f"{name}: {about}" if about else name
+
+
+def default_preset() -> str:
+    """The preset a new run starts with: `small` where there is one, else the first."""
+    presets = list_presets()
+    return "small" if "small" in presets else presets[0]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run's own settings, read from runs/<run>/config.json (written by the trainer).
+
+    `preset` + `overrides` rebuild `cfg` exactly through `load_config`, also when the preset
+    file changed since the run began (every difference is an override), so a resume never
+    depends on what the Preset picker or the settings boxes happen to show.
+    """
+
+    cfg: Config
+    preset: str  # the preset it was started with, or default_preset() when that file is gone
+    overrides: list[str]  # `section.key=value` for every setting that differs from `preset`
+
+    @property
+    def values(self) -> list[Any]:
+        """The run's value of every SETTINGS entry, in order (what the boxes show)."""
+        return [getattr(getattr(self.cfg, s.section), s.key) for s in SETTINGS]
+
+    @property
+    def preset_gone(self) -> bool:
+        return self.cfg.preset != self.preset
+
+
+def run_config(run_dir: Path) -> RunConfig | None:
+    """The saved config of a run (None when the run has none yet: a new or never-started run)."""
+    path = Path(run_dir) / runfiles.CONFIG
+    if not path.is_file():
+        return None
+    try:
+        cfg = load_config_json(path)
+    except (ConfigError, ValueError, OSError) as e:  # ValueError: bad JSON or bad UTF-8
+        raise VoicelabError(
+            f"the settings of run {Path(run_dir).name!r} (config.json) cannot be read ({e}): "
+            "start a new run"
+        ) from None
+    preset = cfg.preset if cfg.preset in list_presets() else default_preset()
+    base, own = config_to_dict(load_config(preset)), config_to_dict(cfg)
+    out = []
+    for section, values in own.items():
+        if not isinstance(values, dict):
+            continue  # the "preset" name itself
+        for key, v in values.items():
+            if base.get(section, {}).get(key) != v:
+                out.append(f"{section}.{key}={_toml(v)}")
+    return RunConfig(cfg, preset, out)
 
 
 def overrides(preset: str, values: list[Any]) -> list[str]:
     """`section.key=value` for each setting that differs from the preset (validated here)."""
     base = preset_values(preset)
     out = []
-    for s, v, b in zip(SETTINGS, values, base, strict=True):
-        if v is None:
-            raise VoicelabError(f"{s.label} is empty: type a value or pick the preset again")
-        if _HINTS.get(s.key) is int and isinstance(v, float):
-            if not v.is_integer():
-                raise VoicelabError(f"{s.label} must be a whole number, got {v}")
-            v = int(v)
+    for s, v, b in zip(SETTINGS, _typed(values), base, strict=True):
         if v != b:
             out.append(f"{s.section}.{s.key}={_toml(v)}")
     load_config(preset, out)  # every problem reported at once, before anything starts
@@ -112,20 +181,144 @@ def new_run_name(voice: Voice) -> str:
 
 def start(voice_name: str, run: str, preset: str, values: list[Any], resume: bool = False,
           prefix: list[str] | None = None) -> str:
-    """Start (or resume) training of `run` in a separate process. Returns a status line."""
+    """Start (or resume) training of `run` in a separate process. Returns a status line.
+
+    A new run takes the Preset picker and the settings boxes. A resume takes the run's own
+    config.json (see `resume_plan`): only deliberate changes in the boxes are applied on top.
+    """
     v = voice_or_error(voice_name)
     if not run:
         raise VoicelabError("type a run name (or keep the suggested one)")
     if not v.dataset_list.is_file():
         raise VoicelabError("there are no slices yet: slice the audio in the Slice tab first")
-    if resume and not checkpoint_rows(v.run_dir(run)):
-        raise VoicelabError(f"run {run!r} has no checkpoint yet: press Start to begin it")
+    run_dir = v.run_dir(run)
+    if resume:
+        newest = newest_checkpoint(run_dir)
+        if newest is None:
+            raise VoicelabError(f"run {run!r} has no checkpoint yet: press Start to begin it")
+        rc = run_config(run_dir)
+        if rc is not None:
+            ov, notes = resume_plan(rc, preset, values, newest)
+            proc = jobs.start_training(v, run, rc.preset, ov, resume=True, prefix=prefix)
+            return f"resuming run `{run}` (process {proc.pid}) from {newest.path.name}. " + " ".join(notes)
     ov = overrides(preset, values)
     proc = jobs.start_training(v, run, preset, ov, resume=resume, prefix=prefix)
     verb = "resuming" if resume else "started"
     return f"{verb} run `{run}` (process {proc.pid}) with preset `{preset}`" + (
         f", changed: {', '.join(ov)}" if ov else ""
     )
+
+
+STAGE_NAMES = {"sovits": "stage 1 (SoVITS)", "gpt": "stage 2 (GPT)"}
+
+
+def newest_checkpoint(run_dir: Path):  # -> checkpoint.CheckpointInfo | None
+    """The newest intact checkpoint (what the trainer's `--resume auto` picks first)."""
+    from voicelab.training import checkpoint
+
+    good = [c for c in checkpoint.list_checkpoints(run_dir, verify=False) if c.problem is None]
+    return good[-1] if good else None
+
+
+def resume_plan(rc: RunConfig, preset_shown: str, values: list[Any], newest) -> tuple[list[str], list[str]]:
+    """(overrides for the trainer, sentences saying what the resume will train).
+
+    The run's own settings are the base. A box that differs from the run's saved value is a
+    change the person made on purpose and is applied, except where it cannot take effect: steps
+    of a stage already finished are dropped, and a resume that would train nothing is refused
+    (never silently ignored). With another preset in the picker the boxes show that preset's
+    values, not changes to this run, so they are left out.
+    """
+    notes = [f"It keeps its own preset `{rc.cfg.preset}` and settings."]
+    if rc.preset_gone:
+        notes.append(f"(Preset `{rc.cfg.preset}` no longer exists; its saved values are used.)")
+    changes: dict[str, Any] = {}
+    if preset_shown in (rc.preset, rc.cfg.preset):
+        asked = _typed(values)
+        for s, new, old in zip(SETTINGS, asked, rc.values, strict=True):
+            if new != old:
+                changes[s.key] = new
+    else:
+        notes.append(f"The Preset picker ({preset_shown}) and the boxes are for new runs; "
+                     "pick the run again to see and change its own settings.")
+    t = rc.cfg.train
+    sov, gpt = int(changes.get("sovits_steps", t.sovits_steps)), int(changes.get("gpt_steps", t.gpt_steps))
+    stage, done = newest.stage or "sovits", int(newest.stage_step or newest.step)
+    if stage == "gpt":
+        if "sovits_steps" in changes:
+            changes.pop("sovits_steps")
+            notes.append(f"Stage 1 is already finished ({t.sovits_steps} steps), so its new step "
+                         f"count ({sov}) does not apply: start a new run to train stage 1 longer.")
+        if gpt <= done:
+            raise VoicelabError(
+                f"run {newest.path.parent.parent.name!r} has already trained {done} steps of stage 2 "
+                f"and stage 2 is set to {gpt}: nothing is left to train. Raise 'Stage 2 steps' "
+                f"above {done} to train more, or export it in the Speak tab"
+            )
+        plan = f"It trains {STAGE_NAMES['gpt']} steps {done + 1} to {gpt}."
+    else:
+        if sov <= done:
+            if "sovits_steps" in changes:
+                notes.append(f"Stage 1 already has {done} steps, more than the {sov} asked: "
+                             "it ends here.")
+            left = f"Stage 1 is done ({done} steps); it trains {STAGE_NAMES['gpt']}: {gpt} steps."
+            if gpt <= 0:
+                raise VoicelabError(
+                    f"stage 1 already has {done} steps and stage 2 is set to 0 steps: nothing is "
+                    f"left to train. Raise 'Stage 2 steps', or 'Stage 1 steps' above {done}"
+                )
+        else:
+            left = (f"It trains {STAGE_NAMES['sovits']} steps {done + 1} to {sov}, then "
+                    f"{STAGE_NAMES['gpt']}: {gpt} steps." if gpt > 0 else
+                    f"It trains {STAGE_NAMES['sovits']} steps {done + 1} to {sov} (stage 2 is off).")
+        plan = left
+    notes.append(plan)
+    extra = []
+    for s in SETTINGS:
+        if s.key in changes:
+            extra.append(f"{s.section}.{s.key}={_toml(changes[s.key])}")
+    if extra:
+        notes.append("Changed for the rest of this run: " + ", ".join(
+            x.split(".", 1)[1].replace("=", " = ") for x in extra) + ".")
+    ov = rc.overrides + extra
+    load_config(rc.preset, ov)  # every problem reported at once, before anything starts
+    return ov, notes
+
+
+def _typed(values: list[Any]) -> list[Any]:
+    """Box values as the config types them (gr.Number hands back floats for whole numbers)."""
+    out = []
+    for s, v in zip(SETTINGS, values, strict=True):
+        if v is None:
+            raise VoicelabError(f"{s.label} is empty: type a value or pick the run again")
+        if _HINTS.get(s.key) is int and isinstance(v, float):
+            if not v.is_integer():
+                raise VoicelabError(f"{s.label} must be a whole number, got {v}")
+            v = int(v)
+        out.append(v)
+    return out
+
+
+def show_run(voice_name: str | None, run: str | None) -> tuple:
+    """(preset, *setting values, run info markdown) for the picked run: its own saved settings.
+
+    A run without config.json (a new name, or never started) leaves the picker and boxes as
+    they are.
+    """
+    n = 1 + len(SETTINGS)
+    try:
+        v = voice_or_error(voice_name)
+        run_dir = v.run_dir(run or "")
+    except VoicelabError:
+        return (*([gr.skip()] * n), "")
+    rc = run_config(run_dir)
+    if rc is None:
+        return (*([gr.skip()] * n), f"New run `{run}`: it starts with the preset and settings "
+                "shown here.")
+    gone = " (that preset file is gone: the values are the run's own)" if rc.preset_gone else ""
+    info = (f"Run `{run}` was started with preset **{rc.cfg.preset}**{gone}; the settings below "
+            "are its own. Resume keeps them; change the step counts to train longer.")
+    return (rc.preset, *rc.values, info)
 
 
 def control(voice_name: str, run: str, action: Literal["pause", "stop"]) -> str:
@@ -292,11 +485,12 @@ def attach(voice_name: str | None) -> gr.Dropdown:
 
 def build(voice_dd: gr.Dropdown) -> None:
     presets = list_presets()
-    default = "small" if "small" in presets else presets[0]
+    default = default_preset()
     gr.Markdown(device_info(), elem_id="train-device")
     with gr.Row():
-        preset = gr.Dropdown(presets, value=default, label="Preset", elem_id="train-preset",
-                             info="tiny: smoke test; small: CPU/laptop; base: GPU")
+        preset = gr.Dropdown([(preset_label(n), n) for n in presets], value=default,
+                             label="Preset", elem_id="train-preset",
+                             info="the size of the model; each preset says what it is for")
         run = gr.Dropdown(label="Run", allow_custom_value=True, elem_id="train-run",
                           info="pick a run to watch or resume, or type a new name")
     inputs = []
@@ -324,6 +518,7 @@ def build(voice_dd: gr.Dropdown) -> None:
         pause_btn = gr.Button("Pause", elem_id="train-pause", interactive=False)
         resume_btn = gr.Button("Resume from newest checkpoint", elem_id="train-resume")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop", interactive=False)
+    run_info = gr.Markdown(elem_id="train-run-info")
     resume_md = gr.Markdown(elem_id="train-resume-info")
     message = gr.Markdown(elem_id="train-message")
     state_md = gr.Markdown(elem_id="train-state")
@@ -341,7 +536,9 @@ def build(voice_dd: gr.Dropdown) -> None:
     timer = gr.Timer(POLL_S)
     plot_timer = gr.Timer(PLOT_S)
 
-    preset.change(quiet(preset_values, len(inputs)), [preset], inputs)
+    # .input, not .change: picking a run sets the picker to the run's own preset, and that must
+    # not reset the boxes to the preset's defaults over the run's own values
+    preset.input(quiet(preset_values, len(inputs)), [preset], inputs)
 
     def on_start(name, r, p, *values):
         return start(name, r, p, list(values), resume=False), {}
@@ -362,3 +559,4 @@ def build(voice_dd: gr.Dropdown) -> None:
                     show_progress="hidden", api_name="train_plots")
     voice_dd.change(quiet(attach, 1), [voice_dd], [run]).then(lambda: ({}, {}), None, [last, seen])
     run.change(lambda: ({}, {}), None, [last, seen])
+    run.change(quiet(show_run, len(inputs) + 2), [voice_dd, run], [preset, *inputs, run_info])

@@ -1,0 +1,145 @@
+"""Train tab handlers without a browser: a run's own settings drive its resume and its display."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from voicelab.config import config_to_dict, list_presets, load_config, save_config_json
+from voicelab.errors import VoicelabError
+from voicelab.training import checkpoint, runfiles
+from voicelab.ui import jobs, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_handlers import _voice_with_slices  # noqa: E402
+
+# a "trainer" that exits at once: the test reads the command line the UI gave it (console.log)
+NOOP = [sys.executable, "-c", "pass"]
+
+
+def _checkpoint(run_dir: Path, step: int, stage: str = "sovits", stage_step: int | None = None):
+    """A small but complete checkpoint at `step` (the trainer's keys, real tensors)."""
+    w = torch.zeros(2)
+    return checkpoint.save_checkpoint(run_dir, {
+        checkpoint.K_STAGE: stage, checkpoint.K_STEP: step,
+        checkpoint.K_STAGE_STEP: step if stage_step is None else stage_step,
+        checkpoint.K_EPOCH: 0, checkpoint.K_EPOCH_POS: 0, checkpoint.K_MODELS: {"m": {"w": w}},
+        checkpoint.K_OPTIMIZERS: {}, checkpoint.K_SCHEDULERS: {}, checkpoint.K_SCALER: None,
+        checkpoint.K_EMA: {"m": {"w": w}}, checkpoint.K_RNG: {}, checkpoint.K_METRICS: {},
+        checkpoint.K_CONFIG: {}, checkpoint.K_DATASET_HASH: "x", checkpoint.K_VAL_LOSS: None,
+    })  # fmt: skip
+
+
+def _run(voice, name: str, preset: str, overrides: list[str]) -> Path:
+    run_dir = voice.run_dir(name)
+    run_dir.mkdir(parents=True)
+    save_config_json(load_config(preset, overrides), run_dir / runfiles.CONFIG)
+    return run_dir
+
+
+def _command(run_dir: Path) -> list[str]:
+    """The argv of the last trainer the UI started for this run (console.log's `$` line)."""
+    jobs.wait(run_dir, 30)
+    lines = (run_dir / jobs.CONSOLE_LOG).read_text().splitlines()
+    return [ln for ln in lines if ln.startswith("$ ")][-1][2:].split(" ")
+
+
+def _sets(argv: list[str]) -> dict[str, str]:
+    return dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--set")
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_run_config_rebuilds_the_saved_settings_exactly(tmp_path, preset):
+    cfg = load_config(preset, ["train.lr_g=3e-05", "train.freeze=[\"a\", \"b'c\"]",
+                               "train.sample_text=\"say \\\"hi\\\"\"", "train.sovits_steps=7"])
+    save_config_json(cfg, tmp_path / runfiles.CONFIG)
+    rc = train.run_config(tmp_path)
+    assert rc.preset == preset and rc.values == train._typed(rc.values)
+    rebuilt = load_config(rc.preset, rc.overrides)
+    assert config_to_dict(rebuilt) == config_to_dict(cfg)
+
+
+def test_run_config_of_a_gone_preset_falls_back_with_every_value(tmp_path):
+    data = config_to_dict(load_config("tiny"))
+    data["preset"] = "retired"
+    (tmp_path / runfiles.CONFIG).write_text(json.dumps(data))
+    rc = train.run_config(tmp_path)
+    assert rc.preset_gone and rc.preset == train.default_preset()
+    assert config_to_dict(load_config(rc.preset, rc.overrides))["model"] == data["model"]
+    (tmp_path / runfiles.CONFIG).write_text("[1, 2")
+    with pytest.raises(VoicelabError, match="cannot be read"):
+        train.run_config(tmp_path)
+    assert train.run_config(tmp_path / "none") is None
+
+
+def test_resume_after_reload_uses_the_runs_own_preset(tmp_home):
+    """Issue 15.1: a tiny run, the page reloaded (picker back on the default preset): Resume
+    still starts the trainer with tiny and the run's own values, never the picker's."""
+    v = _voice_with_slices("rr")
+    run_dir = _run(v, "r1", "tiny", ["train.sovits_steps=40", "train.lr_g=0.0003"])
+    _checkpoint(run_dir, 12)
+    shown = train.default_preset() if train.default_preset() != "tiny" else "small"
+    msg = train.start("rr", "r1", shown, train.preset_values(shown), resume=True, prefix=NOOP)
+    argv = _command(run_dir)
+    assert argv[argv.index("--preset") + 1] == "tiny" and "--resume" in argv
+    sets = _sets(argv)
+    assert sets["train.sovits_steps"] == "40" and sets["train.lr_g"] == "0.0003"
+    assert "own preset `tiny`" in msg and "steps 13 to 40" in msg
+    assert "for new runs" in msg, "the picker's other preset is said to be ignored"
+
+
+def test_picking_a_run_shows_its_preset_and_settings(tmp_home):
+    v = _voice_with_slices("sr")
+    _run(v, "r1", "tiny", ["train.gpt_steps=33"])
+    preset, *values, info = train.show_run("sr", "r1")
+    assert preset == "tiny" and "**tiny**" in info
+    keys = [s.key for s in train.SETTINGS]
+    assert values[keys.index("gpt_steps")] == 33
+    assert values[keys.index("batch_size")] == load_config("tiny").train.batch_size
+    new = train.show_run("sr", "fresh")
+    assert "New run" in new[-1] and len(new) == len(train.SETTINGS) + 2
+
+
+def _values(rc: train.RunConfig, **changes) -> list:
+    keys = [s.key for s in train.SETTINGS]
+    vals = list(rc.values)
+    for k, val in changes.items():
+        vals[keys.index(k)] = float(val)  # gr.Number hands back floats
+    return vals
+
+
+def test_resume_says_what_step_changes_will_train(tmp_home):
+    v = _voice_with_slices("st")
+    run_dir = _run(v, "r1", "tiny", ["train.sovits_steps=30", "train.gpt_steps=20"])
+    rc = train.run_config(run_dir)
+    # in stage 2 at its step 8: a new stage-1 count cannot apply and is said so, not sent
+    _checkpoint(run_dir, 38, "gpt", 8)
+    newest = train.newest_checkpoint(run_dir)
+    ov, notes = train.resume_plan(rc, "tiny", _values(rc, sovits_steps=50, gpt_steps=40), newest)
+    text = " ".join(notes)
+    assert "Stage 1 is already finished (30 steps)" in text and "(50) does not apply" in text
+    assert "train.sovits_steps=50" not in ov and ov[-1] == "train.gpt_steps=40"
+    assert "stage 2 (GPT) steps 9 to 40" in text
+    # fewer stage-2 steps than done: refused, saying how many are done
+    with pytest.raises(VoicelabError, match="already trained 8 steps of stage 2.*above 8"):
+        train.resume_plan(rc, "tiny", _values(rc, gpt_steps=5), newest)
+    with pytest.raises(VoicelabError, match="nothing is left"):
+        train.resume_plan(rc, "tiny", _values(rc), _checkpoint(run_dir, 50, "gpt", 20) and
+                          train.newest_checkpoint(run_dir))
+    # in stage 1 at step 12, asked for 10: stage 1 ends here, stage 2 follows
+    run2 = _run(v, "r2", "tiny", ["train.sovits_steps=30", "train.gpt_steps=20"])
+    _checkpoint(run2, 12)
+    ov, notes = train.resume_plan(rc, "tiny", _values(rc, sovits_steps=10), train.newest_checkpoint(run2))
+    text = " ".join(notes)
+    assert "already has 12 steps, more than the 10 asked" in text and "20 steps" in text
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_home):
+    v = _voice_with_slices("nc")
+    _run(v, "r1", "tiny", [])
+    with pytest.raises(VoicelabError, match="no checkpoint yet"):
+        train.start("nc", "r1", "tiny", train.preset_values("tiny"), resume=True, prefix=NOOP)
