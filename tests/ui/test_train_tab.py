@@ -92,16 +92,24 @@ def test_resume_after_reload_uses_the_runs_own_preset(tmp_home):
     assert "for new runs" in msg, "the picker's other preset is said to be ignored"
 
 
-def test_picking_a_run_shows_its_preset_and_settings(tmp_home):
+def test_picking_a_run_shows_its_preset_settings_and_start(tmp_home, monkeypatch, tmp_path):
+    monkeypatch.setenv("VOICELAB_BASE_DIR", str(tmp_path / "no-bases"))
     v = _voice_with_slices("sr")
-    _run(v, "r1", "tiny", ["train.gpt_steps=33"])
-    preset, *values, info = train.show_run("sr", "r1")
-    assert preset == "tiny" and "**tiny**" in info
+    run_dir = _run(v, "r1", "tiny", ["train.gpt_steps=33"])
+    preset, *values = train.show_run("sr", "r1")
     keys = [s.key for s in train.SETTINGS]
-    assert values[keys.index("gpt_steps")] == 33
+    assert preset == "tiny" and values[keys.index("gpt_steps")] == 33
     assert values[keys.index("batch_size")] == load_config("tiny").train.batch_size
+    info = train.run_info("sr", "r1", "small")
+    assert "**tiny**" in info, "the run's own preset, whatever the picker shows"
+    (run_dir / runfiles.LOG).write_text("x\ninitial weights from /a/b/base.safetensors (ok)\n")
+    assert "started from **base.safetensors**" in train.run_info("sr", "r1", "tiny")
+    (run_dir / runfiles.LOG).write_text("voice sr: 3 training slices\n")
+    assert "from scratch" in train.run_info("sr", "r1", "tiny")
     new = train.show_run("sr", "fresh")
-    assert "New run" in new[-1] and len(new) == len(train.SETTINGS) + 2
+    assert len(new) == len(train.SETTINGS) + 1
+    info = train.run_info("sr", "fresh", "tiny")
+    assert "New run" in info and "**from scratch**" in info and "no pretrained base" in info
 
 
 def _values(rc: train.RunConfig, **changes) -> list:
@@ -143,3 +151,22 @@ def test_resume_without_a_checkpoint_is_refused(tmp_home):
     _run(v, "r1", "tiny", [])
     with pytest.raises(VoicelabError, match="no checkpoint yet"):
         train.start("nc", "r1", "tiny", train.preset_values("tiny"), resume=True, prefix=NOOP)
+
+
+class _Base:
+    def __init__(self, name: str, preset: str, matches: bool):
+        self.name, self.meta, self._m = name, {"preset": preset, "corpus": {"hours": 2.5,
+                                                                        "speakers": {"a": 1}}}, matches
+
+    def mismatch(self, cfg):
+        return [] if self._m else ["model.hidden: 1 in the base, 2 in the preset"]
+
+
+def test_new_run_says_which_base_it_starts_from(monkeypatch):
+    cfg = load_config("tiny")
+    monkeypatch.setattr(train, "_bases", lambda: [_Base("base", "small", True)])
+    md = train.start_point(cfg)
+    assert "pretrained base **base**" in md and "2.5 h of 1 speakers" in md
+    monkeypatch.setattr(train, "_bases", lambda: [_Base("base", "small", False)])
+    md = train.start_point(cfg)
+    assert "**from scratch**" in md and "preset `small`" in md and "pick that preset" in md

@@ -299,8 +299,86 @@ def _typed(values: list[Any]) -> list[Any]:
     return out
 
 
+_bases_cache: dict[tuple, list] = {}
+
+
+def _bases() -> list:  # -> list[base.BaseInfo]
+    """The shipped bases, read again only when the folder's files change (hashing is costly)."""
+    from voicelab import base
+
+    folder = base.base_dir()
+    files = sorted(folder.glob("*")) if folder.is_dir() else []
+    key = (str(folder), *((p.name, p.stat().st_size, p.stat().st_mtime) for p in files))
+    if key not in _bases_cache:
+        _bases_cache.clear()
+        _bases_cache[key] = base.find_bases(folder)
+    return _bases_cache[key]
+
+
+SCRATCH = (
+    "It learns what speech sounds like only from this voice's own slices, so expect mumbling "
+    "and noise for a long time and a rough voice at best; a pretrained base "
+    "(docs/pretraining.md) gives a clear voice from a minute or two of speech."
+)
+
+
+def start_point(cfg: Config) -> str:
+    """Markdown: what a new run with `cfg` starts from (the matching shipped base, or scratch)."""
+    from voicelab import base
+
+    bases = sorted(_bases(), key=lambda b: (b.name != base.DEFAULT_NAME, b.name))
+    match = next((b for b in bases if not b.mismatch(cfg)), None)
+    if match is not None:
+        c = match.meta.get("corpus") or {}
+        made = f"{c.get('hours', 0):.1f} h of {len(c.get('speakers') or {})} speakers" if c else ""
+        return (f"A new run starts from the pretrained base **{match.name}**"
+                f"{' (' + made + ')' if made else ''}: it already knows how speech sounds, and "
+                "learns your voice on top.")
+    if bases:
+        why = (f"the base {bases[0].name} was made with preset `{bases[0].meta.get('preset')}`, "
+               f"not `{cfg.preset}`: pick that preset to start from it")
+    else:
+        why = f"there is no pretrained base in `{base.base_dir()}`"
+    return f"A new run starts **from scratch** ({why}). {SCRATCH}"
+
+
+def run_start_point(run_dir: Path) -> str | None:
+    """What an existing run started from, read from its train.log (None before it logged)."""
+    log = Path(run_dir) / runfiles.LOG
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            head = f.read(64_000)  # the start line comes early; logs grow for days
+    except FileNotFoundError:
+        return None
+    for line in head.splitlines():
+        if "initial weights from " in line:
+            src = line.split("initial weights from ", 1)[1].split(" (", 1)[0]
+            return f"It started from **{Path(src).name}**."
+    return f"It started **from scratch**. {SCRATCH}"
+
+
+def run_info(voice_name: str | None, run: str | None, preset: str) -> str:
+    """Markdown about the picked run: its preset and start point, or what a new run would be."""
+    try:
+        v = voice_or_error(voice_name)
+        run_dir = v.run_dir(run or "")
+    except VoicelabError:
+        return ""
+    rc = run_config(run_dir)
+    if rc is None:
+        try:
+            cfg = load_config(preset)
+        except ConfigError:
+            return ""
+        return f"New run `{run}`: it starts with the preset and settings shown here. " + start_point(cfg)
+    gone = " (that preset file is gone: the values are the run's own)" if rc.preset_gone else ""
+    return (f"Run `{run}` was started with preset **{rc.cfg.preset}**{gone}; the settings below "
+            "are its own. Resume keeps them; change the step counts to train longer. "
+            + (run_start_point(run_dir) or ""))
+
+
 def show_run(voice_name: str | None, run: str | None) -> tuple:
-    """(preset, *setting values, run info markdown) for the picked run: its own saved settings.
+    """(preset, *setting values) for the picked run: its own saved settings (`run_info` says so).
 
     A run without config.json (a new name, or never started) leaves the picker and boxes as
     they are.
@@ -310,15 +388,11 @@ def show_run(voice_name: str | None, run: str | None) -> tuple:
         v = voice_or_error(voice_name)
         run_dir = v.run_dir(run or "")
     except VoicelabError:
-        return (*([gr.skip()] * n), "")
+        return tuple([gr.skip()] * n)
     rc = run_config(run_dir)
     if rc is None:
-        return (*([gr.skip()] * n), f"New run `{run}`: it starts with the preset and settings "
-                "shown here.")
-    gone = " (that preset file is gone: the values are the run's own)" if rc.preset_gone else ""
-    info = (f"Run `{run}` was started with preset **{rc.cfg.preset}**{gone}; the settings below "
-            "are its own. Resume keeps them; change the step counts to train longer.")
-    return (rc.preset, *rc.values, info)
+        return tuple([gr.skip()] * n)
+    return (rc.preset, *rc.values)
 
 
 def control(voice_name: str, run: str, action: Literal["pause", "stop"]) -> str:
@@ -518,7 +592,7 @@ def build(voice_dd: gr.Dropdown) -> None:
         pause_btn = gr.Button("Pause", elem_id="train-pause", interactive=False)
         resume_btn = gr.Button("Resume from newest checkpoint", elem_id="train-resume")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop", interactive=False)
-    run_info = gr.Markdown(elem_id="train-run-info")
+    run_info_md = gr.Markdown(elem_id="train-run-info")
     resume_md = gr.Markdown(elem_id="train-resume-info")
     message = gr.Markdown(elem_id="train-message")
     state_md = gr.Markdown(elem_id="train-state")
@@ -539,6 +613,7 @@ def build(voice_dd: gr.Dropdown) -> None:
     # .input, not .change: picking a run sets the picker to the run's own preset, and that must
     # not reset the boxes to the preset's defaults over the run's own values
     preset.input(quiet(preset_values, len(inputs)), [preset], inputs)
+    preset.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md])
 
     def on_start(name, r, p, *values):
         return start(name, r, p, list(values), resume=False), {}
@@ -559,4 +634,5 @@ def build(voice_dd: gr.Dropdown) -> None:
                     show_progress="hidden", api_name="train_plots")
     voice_dd.change(quiet(attach, 1), [voice_dd], [run]).then(lambda: ({}, {}), None, [last, seen])
     run.change(lambda: ({}, {}), None, [last, seen])
-    run.change(quiet(show_run, len(inputs) + 2), [voice_dd, run], [preset, *inputs, run_info])
+    run.change(quiet(show_run, len(inputs) + 1), [voice_dd, run], [preset, *inputs])
+    run.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md])

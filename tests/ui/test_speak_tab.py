@@ -1,0 +1,75 @@
+"""Speak tab: the result is checked in plain words, and "Check quality" reports WER/similarity."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voicelab.errors import VoicelabError
+from voicelab.ui import quality, speak
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_handlers import DATA, _voice_with_slices  # noqa: E402
+
+SENTENCE = "The morning train left the station a few minutes early."
+LONG = "Hello there, this is a much longer sentence of thirteen words to be said."
+
+
+def _speech():
+    wav, sr = sf.read(DATA / "slt_000.wav", dtype="float32")  # SENTENCE, read by flite slt
+    return wav, sr
+
+
+def test_real_speech_passes_the_checks():
+    wav, sr = _speech()
+    c = quality.check_speech(SENTENCE, wav, sr)
+    assert c.warnings == () and 2 < c.needed_s < 6 and c.flatness < 0.1
+
+
+def test_a_short_quiet_result_is_said_with_what_to_do():
+    """Issue 15.2: 0.24 s at about -48 dBFS for a 13-word sentence."""
+    wav, sr = _speech()
+    bit = wav[sr : sr + int(0.24 * sr)] * 0.01
+    text = " ".join(quality.check_speech(LONG, bit, sr).warnings)
+    assert "most of the words are missing" in text and "very quiet" in text
+    assert "Stage 2 steps" in text and "pretrained base" in text
+
+
+def test_noise_silence_and_babble_are_named():
+    sr = 16000
+    noise = np.random.default_rng(0).normal(0, 0.1, sr * 4).astype(np.float32)
+    assert "noise rather than speech" in " ".join(quality.check_speech(LONG, noise, sr).warnings)
+    assert "silent" in quality.check_speech(LONG, np.zeros(sr, np.float32), sr).warnings[0]
+    wav, sr = _speech()
+    babble = " ".join(quality.check_speech("Hi.", np.tile(wav, 6), sr).warnings)
+    assert "repeats itself" in babble
+    # speed 2 halves what the text needs: a fast reading is not "too short"
+    assert quality.needed_seconds(LONG, 2.0) == pytest.approx(quality.needed_seconds(LONG) / 2)
+
+
+def test_check_quality_runs_the_eval_and_says_it_plainly(tmp_home, monkeypatch):
+    v = _voice_with_slices("q")
+    (v.exports).mkdir(exist_ok=True)
+    model = v.exports / "m.safetensors"
+    model.write_bytes(b"x")
+    seen = {}
+
+    def fake_eval(model_path, voice_name, out_dir, sentences=None, max_sentences=0, progress=None):
+        seen.update(model=Path(model_path), voice=voice_name, out=Path(out_dir), n=max_sentences)
+        summary = {"sentences": 3, "wer": 0.8, "real_wer": 0.1, "sim_target": 0.5,
+                   "sim_ceiling": 0.85, "closest_other": None, "sim_others": {}, "failed": []}
+        return SimpleNamespace(summary=summary), None
+
+    monkeypatch.setattr("voicelab.eval.evaluate.evaluate_model", fake_eval)
+    md = speak.check_quality(v, "exports/m.safetensors")
+    assert seen["model"] == model and seen["voice"] == "q" and seen["n"] == speak.CHECK_SENTENCES
+    assert seen["out"].parent == v.root / "eval", "the report is kept under the voice"
+    assert "80%" in md and "0.50" in md and "0.85" in md
+    assert "not understandable" in md and "does not sound much like your voice" in md
+    with pytest.raises(VoicelabError, match="pick a model"):
+        speak.check_quality(v, None)
