@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from voicelab.audio.io import load_audio  # noqa: E402
-from voicelab.data.manifest import read_list  # noqa: E402
 from voicelab.errors import VoicelabError  # noqa: E402
 from voicelab.eval.machine import machine_info  # noqa: E402
+from voicelab.listfile import read_list  # noqa: E402
 from voicelab.text.asr import recognize, word_errors  # noqa: E402
 
 VOICES = ("flite_slt", "flite_rms", "pico_en-US")

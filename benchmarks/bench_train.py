@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from voicelab.config import load_config  # noqa: E402
-from voicelab.data.manifest import Entry, read_list, write_list  # noqa: E402
 from voicelab.eval.machine import machine_info
+from voicelab.listfile import Entry, read_list, write_list  # noqa: E402
 from voicelab.training.trainer import Trainer, TrainOptions  # noqa: E402
 from voicelab.workspace import get_voice  # noqa: E402
 

@@ -60,7 +60,7 @@ def free_port() -> int:
 
 def make_voice(home: Path, n: int) -> str:
     """A voice with n real slices + texts (fixtures when present, else tests/assets)."""
-    from voicelab.data.manifest import Entry, read_list, write_list
+    from voicelab.listfile import Entry, read_list, write_list
     from voicelab.workspace import get_voice
 
     meta = FIXTURES / "speech" / "flite_slt" / "metadata.list"

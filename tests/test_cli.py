@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from voicelab.cli import main
-from voicelab.data.manifest import read_list
+from voicelab.listfile import read_list
 
 DATA = Path(__file__).resolve().parent / "assets"
 

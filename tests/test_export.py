@@ -180,7 +180,7 @@ def test_cli_export_then_synth_with_the_voices_own_reference(voice, tiny_cfg, ca
     import shutil
 
     from voicelab.cli import main
-    from voicelab.data.manifest import Entry, write_list
+    from voicelab.listfile import Entry, write_list
 
     save_run(voice, tiny_cfg, step=4)
     shutil.copy(DATA / "slt_001.wav", voice.slices / "a.wav")  # 2.9 s: too short to be picked

@@ -20,8 +20,8 @@ from safetensors.torch import load_file
 from voicelab import base as B
 from voicelab.cli import main
 from voicelab.config import load_config
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import EXIT_OK, VoicelabError
+from voicelab.listfile import Entry, read_list, write_list
 from voicelab.pretrain import PRETRAIN_JSON, prepare_pretrain, ship_base
 from voicelab.training import checkpoint as ck
 from voicelab.training import runfiles

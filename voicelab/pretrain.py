@@ -32,9 +32,9 @@ from typing import Any
 import soundfile as sf
 
 from voicelab.config import Config
-from voicelab.data.manifest import Entry, format_entry, read_list
 from voicelab.errors import VoicelabError
 from voicelab.fileio import write_json_atomic, write_text_atomic
+from voicelab.listfile import Entry, format_entry, read_list
 from voicelab.workspace import Voice, home as workspace_home, validate_name
 
 log = logging.getLogger(__name__)

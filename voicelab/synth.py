@@ -139,7 +139,7 @@ def find_default_reference(model_path: Path | str) -> tuple[Path, str, str]:
     """
     import soundfile as sf
 
-    from voicelab.data.manifest import read_list
+    from voicelab.listfile import read_list
 
     for folder in list(Path(model_path).resolve().parents)[:4]:
         listing = folder / "slices" / "dataset.list"

@@ -19,7 +19,7 @@ from voicelab.audio.features import (
 )
 from voicelab.audio.io import load_audio, write_wav
 from voicelab.config import load_config
-from voicelab.data.manifest import Entry
+from voicelab.listfile import Entry
 from voicelab.workspace import get_voice
 
 DATA = Path(__file__).resolve().parent.parent / "assets"

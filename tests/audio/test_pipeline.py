@@ -17,8 +17,8 @@ from voicelab.audio.pipeline import (
     slice_voice,
 )
 from voicelab.config import load_config
-from voicelab.data.manifest import read_list, write_list
 from voicelab.errors import VoicelabError
+from voicelab.listfile import read_list, write_list
 from voicelab.workspace import get_voice
 
 DATA = Path(__file__).resolve().parent.parent / "assets"

@@ -13,8 +13,8 @@ import soundfile as sf
 from voicelab.audio.io import load_audio
 from voicelab.config import load_config
 from voicelab.corpus import build, tts
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
+from voicelab.listfile import Entry, read_list, write_list
 
 DATA = Path(__file__).resolve().parent.parent / "assets"
 

@@ -8,8 +8,8 @@ import pytest
 
 from voicelab.config import load_config
 from voicelab.corpus import build, exclude, tts
-from voicelab.data.manifest import read_list
 from voicelab.errors import VoicelabError
+from voicelab.listfile import read_list
 
 FIXTURE_VOICES = [("flite", "slt"), ("flite", "rms"), ("pico", "en-US"), ("flite", "cmu_us_slt.flitevox")]
 

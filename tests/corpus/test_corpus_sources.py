@@ -93,7 +93,7 @@ def test_wrong_folders_say_what_is_expected(tmp_path):
 
 
 def test_limit_per_speaker():
-    from voicelab.data.manifest import Entry
+    from voicelab.listfile import Entry
 
     es = [Entry(Path(f"/{i}.wav"), "ab"[i % 2], "en", "x") for i in range(7)]
     assert [e.path.name for e in sources.limit_per_speaker(es, 2)] == ["0.wav", "1.wav", "2.wav", "3.wav"]

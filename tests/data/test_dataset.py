@@ -10,8 +10,8 @@ import torch
 
 from voicelab.config import load_config
 from voicelab.data.dataset import PhonemeCache, VoiceData, epoch_batches, split_indices
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
+from voicelab.listfile import Entry, read_list, write_list
 from voicelab.workspace import get_voice
 
 

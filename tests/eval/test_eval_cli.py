@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicelab.data.manifest import Entry, write_list
+from voicelab.listfile import Entry, write_list
 
 DATA = Path(__file__).resolve().parent.parent / "assets"
 

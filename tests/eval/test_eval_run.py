@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from voicelab.audio.io import load_audio
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
 from voicelab.eval.evaluate import EvalItem, evaluate, load_clips, load_sentences
 from voicelab.eval.report import to_markdown, write_report
+from voicelab.listfile import Entry, read_list, write_list
 
 DATA = Path(__file__).resolve().parent.parent / "assets"
 

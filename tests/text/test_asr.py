@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voicelab.data.manifest import read_list
 from voicelab.errors import AudioError
+from voicelab.listfile import read_list
 from voicelab.text.asr import normalize_words, recognize, word_error_rate, word_errors
 
 

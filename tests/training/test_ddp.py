@@ -49,7 +49,7 @@ def _worker(rank: int, world: int, port: int, home: str, out: str) -> None:
 
 
 def test_two_processes_keep_replicas_equal(tmp_path):
-    from voicelab.data.manifest import Entry, read_list, write_list
+    from voicelab.listfile import Entry, read_list, write_list
     from voicelab.training import runfiles
     from voicelab.workspace import get_voice
 

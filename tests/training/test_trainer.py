@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from voicelab.config import load_config
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import EXIT_OK, EXIT_PAUSED, VoicelabError
+from voicelab.listfile import Entry, read_list, write_list
 from voicelab.training import checkpoint as ck
 from voicelab.training import runfiles
 from voicelab.training.trainer import TOKENS_FILE, Trainer, TrainOptions

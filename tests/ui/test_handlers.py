@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import ConfigError, VoicelabError, WorkspaceError
+from voicelab.listfile import Entry, read_list, write_list
 from voicelab.training import runfiles
 from voicelab.ui import jobs, plots, record, slice as slice_tab, speak, train, voice as voice_tab
 from voicelab.ui.common import check_upload, fmt_duration

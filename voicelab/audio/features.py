@@ -29,8 +29,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from voicelab.config import Config, FeatureConfig
-from voicelab.data.manifest import Entry
 from voicelab.errors import AudioError
+from voicelab.listfile import Entry
 from voicelab.workspace import Voice
 
 # Bump when the computation changes in a way the settings do not capture (invalidates caches).

@@ -34,9 +34,9 @@ from voicelab.audio.features import load_features
 from voicelab.audio.io import load_audio, to_pcm16, write_wav
 from voicelab.audio.slicer import slice_intervals
 from voicelab.config import Config
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import AudioError, VoicelabError
 from voicelab.fileio import fsync_dir, write_json_atomic, write_text_atomic
+from voicelab.listfile import Entry, read_list, write_list
 from voicelab.workspace import Voice
 
 Progress = Callable[..., None] | None

@@ -35,9 +35,9 @@ from voicelab.audio.slicer import frame_rms
 from voicelab.config import Config, SliceConfig
 from voicelab.corpus import exclude, sources, tts
 from voicelab.corpus.licences import licence_of, source_of_speaker
-from voicelab.data.manifest import Entry, write_list
 from voicelab.errors import AudioError, VoicelabError
 from voicelab.fileio import write_json_atomic
+from voicelab.listfile import Entry, write_list
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SENTENCES = {"en": HERE / "sentences_en.txt", "zh": HERE / "sentences_zh.txt"}

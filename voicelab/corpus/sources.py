@@ -20,8 +20,8 @@ import csv
 from collections.abc import Callable
 from pathlib import Path
 
-from voicelab.data.manifest import Entry, read_list
 from voicelab.errors import VoicelabError
+from voicelab.listfile import Entry, read_list
 
 CORPORA = ("ljspeech", "libritts", "vctk", "aishell3")
 

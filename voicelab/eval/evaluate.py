@@ -31,9 +31,9 @@ import numpy as np
 
 from voicelab.audio import dvector
 from voicelab.audio.io import load_audio
-from voicelab.data.manifest import Entry, read_list
 from voicelab.errors import VoicelabError
 from voicelab.eval import metrics
+from voicelab.listfile import Entry, read_list
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 import gradio as gr
 
 from voicelab.config import AudioConfig, Config, load_config
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
+from voicelab.listfile import Entry, read_list, write_list
 from voicelab.ui.common import (
     AUDIO_EXTENSIONS,
     check_upload,

@@ -1,7 +1,7 @@
 """Slice tab: cut the cleaned audio into utterances, proofread their texts, extract features.
 
 Slicing calls `voicelab.audio.pipeline.slice_voice` (writes slices/*.wav + slices/dataset.list);
-the table is slices/dataset.list itself (read and written with voicelab.data.manifest), with the
+the table is slices/dataset.list itself (read and written with voicelab.listfile), with the
 text column editable; "transcribe automatically" fills texts with the offline English recogniser
 (voicelab.text.asr); features come from `pipeline.extract_features`.
 """

@@ -1,4 +1,5 @@
-"""GPT-SoVITS .list files: round trip, relative paths, language aliases, malformed lines."""
+"""GPT-SoVITS .list files (voicelab.listfile): round trip, relative paths, language aliases,
+malformed lines, files that are not UTF-8 text."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from voicelab.data.manifest import Entry, read_list, write_list
 from voicelab.errors import VoicelabError
+from voicelab.listfile import Entry, read_list, write_list
+
+ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def test_round_trip_with_relative_paths(tmp_path):
@@ -53,3 +56,27 @@ def test_malformed_lines_name_the_line(tmp_path, line, needle):
 def test_missing_list():
     with pytest.raises(VoicelabError, match="does not exist"):
         read_list("/nope/x.list")
+
+
+def test_binary_file_is_refused_in_one_line(tmp_path):
+    """A WAV given where a .list belongs: one line naming the file and what to give instead."""
+    p = tmp_path / "takes.list"
+    p.write_bytes((ASSETS / "slt_000.wav").read_bytes())
+    with pytest.raises(VoicelabError) as err:
+        read_list(p)
+    msg = str(err.value)
+    assert "\n" not in msg and str(p) in msg
+    assert "binary" in msg and "UTF-8 text .list" in msg
+
+
+def test_list_not_in_utf8_names_the_line_and_the_fix(tmp_path):
+    p = tmp_path / "latin1.list"
+    p.write_bytes("a.wav|s|en|plain\nb.wav|s|en|un café noir\n".encode("latin-1"))
+    with pytest.raises(VoicelabError) as err:
+        read_list(p)
+    msg = str(err.value)
+    assert "\n" not in msg and f"{p}:2:" in msg
+    assert "not UTF-8" in msg and "save the list as UTF-8" in msg
+    # the same text saved as UTF-8 (with the BOM some editors add) reads fine
+    p.write_bytes("\ufeffa.wav|s|en|plain\nb.wav|s|en|un café noir\n".encode("utf-8"))
+    assert [e.text for e in read_list(p)] == ["plain", "un café noir"]
