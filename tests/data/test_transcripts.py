@@ -176,3 +176,53 @@ def test_export_never_overwrites_lists_or_raw(voice, tmp_path: Path, capsys) -> 
     with pytest.raises(VoicelabError, match="already exists"):
         _cli(["--voice", "tester", "--from-list", str(lst), "--export", str(outside)])
     assert T.load_table(voice)[0].text == ""
+
+
+def test_overlong_texts_are_refused_at_import_naming_the_slice(voice, tmp_path: Path) -> None:
+    """Issue 16 item 7: a 1 MB text imported fine and crashed training with an 11 TB allocation."""
+    before = voice.dataset_list.read_bytes()
+    lst = tmp_path / "long.list"
+    lst.write_text("slt_000.wav|x|en|fine words\n"
+                   f"rms_000.wav|x|en|{'word ' * 200_000}\n", encoding="utf-8")
+    with pytest.raises(VoicelabError, match=r"rms_000.wav: the text is 999,999 characters"):
+        T.import_list(voice, lst)
+    assert voice.dataset_list.read_bytes() == before  # nothing imported, not even the good line
+    with pytest.raises(VoicelabError, match=f"slt_000.wav: the text is {T.MAX_TEXT_CHARS + 1:,}"):
+        T.save_texts(voice, {"slt_001.wav": "ok", "slt_000.wav": "x" * (T.MAX_TEXT_CHARS + 1)})
+    assert voice.dataset_list.read_bytes() == before
+    assert T.save_texts(voice, {"slt_000.wav": "x" * T.MAX_TEXT_CHARS}) == 1  # the limit itself is fine
+
+
+def test_from_list_with_a_folder_says_what_to_give(voice, tmp_path: Path) -> None:
+    """Issue 16 item 14: `--from-list DIR` said "does not exist"."""
+    with pytest.raises(VoicelabError, match="is a folder: give the .list file"):
+        _cli(["--voice", "tester", "--from-list", str(tmp_path)])
+
+
+def test_training_data_refuses_overlong_texts_naming_the_slice(voice, tiny_cfg, caplog) -> None:
+    """Issue 16 items 7 and 14: a text edited into dataset.list by hand reached the models (a
+    1,800-character text trained all of stage 1, then failed on gpt_max_positions); slices
+    without text were dropped without a word."""
+    import logging
+
+    from voicelab.data.dataset import VoiceData
+
+    entries = read_list(voice.dataset_list)
+    sentence = "The morning train left the station a few minutes early. "
+    too_long = (sentence * 20)[: T.MAX_TEXT_CHARS + 1] + "x"  # no trailing space to strip
+    write_list(voice.dataset_list, [entries[0].with_text("Hello."), entries[1].with_text(too_long),
+                                    entries[2]])
+    with pytest.raises(VoicelabError, match=r"slt_001.wav: the text is 1,002 characters"):
+        VoiceData.load(voice, tiny_cfg)
+    # shorter than the character limit, but more than the tiny GPT's 512 positions
+    fits_chars = sentence * 12  # 684 characters
+    assert len(fits_chars) <= T.MAX_TEXT_CHARS and tiny_cfg.model.gpt_max_positions == 512
+    write_list(voice.dataset_list, [entries[0].with_text("Hello."), entries[1].with_text(fits_chars),
+                                    entries[2]])
+    with pytest.raises(VoicelabError, match=r"slt_001.wav: .* GPT positions but model.gpt_max_positions=512"):
+        VoiceData.load(voice, tiny_cfg)
+    write_list(voice.dataset_list, [entries[0].with_text("Hello."), entries[1], entries[2]])
+    with caplog.at_level(logging.WARNING, logger="voicelab.data.dataset"):
+        data = VoiceData.load(voice, tiny_cfg)
+    assert len(data.items) == 2
+    assert "1 slice(s) have no text" in caplog.text and "rms_000.wav" in caplog.text

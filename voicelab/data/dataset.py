@@ -21,6 +21,7 @@ None of it touches the global RNG.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,12 @@ from torch import Tensor
 from voicelab.config import Config
 from voicelab.data.batch import Batch
 from voicelab.data.sharding import shard_indices
+from voicelab.data.transcripts import check_text_length
 from voicelab.errors import VoicelabError
 from voicelab.listfile import Entry, read_list
 from voicelab.workspace import Voice
 
+log = logging.getLogger(__name__)
 REF_MAX_SECONDS = 3.0  # longest reference crop: enough for timbre, short enough to be cheap
 
 
@@ -88,6 +91,24 @@ class PhonemeCache:
                 )
             self._cache[key] = (list(res.ids), list(res.lang_ids))
         return self._cache[key]
+
+
+# ---- transcript length (issue 16 item 7): refused at load, naming the slice, not mid-training --
+
+
+def check_positions(name: str, n_phones: int, frames: int, cfg: Config) -> None:
+    """The GPT reads [phones | BOS | tokens] (tokens = frames // 2, 25 Hz): refuse a slice that
+    cannot fit model.gpt_max_positions now, instead of after all of stage 1."""
+    needed = n_phones + 1 + frames // 2
+    if needed > cfg.model.gpt_max_positions:
+        raise VoicelabError(
+            f"{name}: its text ({n_phones} phonemes) and audio ({frames // 2} tokens) need {needed} "
+            f"GPT positions but model.gpt_max_positions={cfg.model.gpt_max_positions}: check that "
+            "the text belongs to this slice, cut it into shorter slices, or raise the setting"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def split_indices(n: int, val_slices: int, seed: int) -> tuple[list[int], list[int]]:
@@ -163,7 +184,13 @@ class VoiceData:
                     f"slice --voice {voice.name}` (and transcribe) before training"
                 )
             entries = read_list(voice.dataset_list)
-        entries = [e for e in entries if e.text.strip()]
+        texted = [e for e in entries if e.text.strip()]
+        if len(texted) < len(entries):  # said aloud: a slice left out silently looks like lost data
+            untexted = [Path(e.path).name for e in entries if not e.text.strip()]
+            log.warning("%d slice(s) have no text and are left out of training (%s): type their "
+                        "text in the Slice tab or run `python -m voicelab transcribe`",
+                        len(untexted), ", ".join(untexted[:5]) + (" ..." if len(untexted) > 5 else ""))
+        entries = texted
         if not entries:
             raise VoicelabError(
                 f"voice {voice.name!r} has no transcribed slices: add the text of each slice "
@@ -178,7 +205,9 @@ class VoiceData:
             if frames < 2:
                 raise VoicelabError(f"{Path(e.path).name} is too short to train on; remove it")
             lang = e.lang if e.lang != "auto" else lang_default
+            check_text_length(e.text, Path(e.path).name)
             ids, lang_ids = phon(e.text, lang, where=Path(e.path).name)
+            check_positions(Path(e.path).name, len(ids), frames, cfg)
             wav = feats["wav"][: frames * int(cfg.features.hop_length)]
             if wav.shape[-1] < frames * cfg.features.hop_length:  # pad the last partial frame
                 wav = torch.nn.functional.pad(

@@ -35,6 +35,12 @@ STATE_NAME = "transcripts.json"
 STATE_VERSION = 1
 SOURCES = ("typed", "imported", "asr", "list")
 _lock = threading.Lock()  # the UI may save while a transcription job runs in another thread
+# The longest text one slice may carry. A slice is at most slice.max_length_s (12 s by default)
+# of speech, about 200 characters read aloud; 1000 leaves room for slow slices and long words
+# while refusing what is clearly not one utterance (a pasted chapter, a 1 MB line, a list whose
+# lines were joined). The model's own limit (phonemes + tokens <= model.gpt_max_positions) is
+# checked where the config is known: when the training data is loaded (voicelab/data/dataset.py).
+MAX_TEXT_CHARS = 1000
 
 Progress = Callable[..., object]
 
@@ -153,6 +159,16 @@ def _row(voice: Voice, e: Entry, state: dict[str, dict]) -> TranscriptRow:
     return TranscriptRow(key, e.path, e.lang, text, bool(st.get("verified", True)), source)
 
 
+def check_text_length(text: str, where: str) -> None:
+    """VoicelabError naming `where` (a slice or list line) for a text longer than MAX_TEXT_CHARS."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise VoicelabError(
+            f"{where}: the text is {len(text):,} characters long; one slice's text can be at most "
+            f"{MAX_TEXT_CHARS:,} (a slice is a few seconds of speech). Check that the text belongs "
+            "to this slice, or cut the audio into shorter slices"
+        )
+
+
 def load_table(voice: Voice) -> list[TranscriptRow]:
     """Every slice of dataset.list with its text and whether a person has checked it."""
     with _lock:
@@ -178,6 +194,8 @@ def save_texts(voice: Voice, texts: dict[str, str], lang: dict[str, str] | None 
                 f"{unknown[0]!r} is not a slice of voice {voice.name!r}: reload the table "
                 "(the slices may have been redone)"
             )
+        for f, text in texts.items():  # all or nothing: check every text before changing any
+            check_text_length(" ".join(str(text).split()), f)
         changed = 0
         for f, text in texts.items():
             text = " ".join(str(text).replace("|", " ").split())
@@ -203,7 +221,12 @@ def import_list(voice: Voice, list_path: Path | str, overwrite: bool = False) ->
     Empty and ASR (unverified) texts are replaced; texts a person typed or imported are kept
     unless `overwrite`. Matching is by file name, so a list written on another machine works.
     """
+    if Path(list_path).is_dir():
+        raise VoicelabError(f"{list_path} is a folder: give the .list file inside it "
+                            "(lines of path|speaker|lang|text)")
     source = read_list(list_path)
+    for s in source:  # before anything is imported: a bad list changes nothing
+        check_text_length(" ".join(s.text.split()), f"{Path(list_path).name}, {Path(s.path).name}")
     summary = ImportSummary()
     with _lock:
         entries = _read_entries(voice)

@@ -22,7 +22,9 @@ import numpy as np
 from voicelab.config import SynthConfig
 from voicelab.errors import VoicelabError
 from voicelab.listfile import read_list
-from voicelab.ui.common import check_upload, friendly, in_voice, quiet, voice_or_error
+from voicelab.ui.common import check_upload, friendly, in_voice, quiet, stamp, voice_or_error
+from voicelab.ui.progress import CancelFlag, bridge
+from voicelab.ui.quality import check_speech
 from voicelab.workspace import Voice
 
 _models: OrderedDict[tuple[str, float], Any] = OrderedDict()  # (path, mtime) -> Synthesizer
@@ -92,7 +94,8 @@ class SpeakResult:
     seconds: float
     gen_s: float
     seed: int | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # the synthesizer's own (e.g. a sentence cut at its limit)
+    checks: tuple[str, ...] = ()  # quality.check_speech: length, level, noise, in plain words
 
     @property
     def rtf(self) -> float:
@@ -104,7 +107,11 @@ class SpeakResult:
               f"(real-time factor {self.rtf:.2f})")
         if self.seed is not None:
             md += f", seed {self.seed}"
-        return md + "".join(f"\n- {w}" for w in self.warnings)
+        md += "".join(f"\n- {w}" for w in self.warnings)
+        if self.checks:
+            md += "\n\n**The result does not sound right yet:**\n" + "".join(
+                f"\n- {w}" for w in self.checks)
+        return md
 
 
 def speak(
@@ -140,8 +147,75 @@ def speak(
     from voicelab.audio import io
     out = Path(tempfile.mkdtemp(prefix="voicelab-speak-")) / f"{voice.name}-{time.strftime('%H%M%S')}.wav"
     io.write_wav(out, wav, int(sr))
+    check = check_speech(text, wav, int(sr), float(speed))
     return SpeakResult(str(out), int(sr), len(wav) / float(sr), gen,
-                       getattr(result, "seed", None), tuple(getattr(result, "warnings", ())))
+                       getattr(result, "seed", None), tuple(getattr(result, "warnings", ())),
+                       check.warnings)
+
+
+CHECK_SENTENCES = 3  # held-out sentences of "Check quality": about a minute on a laptop CPU
+_cancel = CancelFlag()
+
+
+def check_quality(voice: Voice, model_rel: str | None, progress: Any = None,
+                  sentences: Path | None = None) -> str:
+    """Run the evaluation (voicelab.eval) on a few held-out sentences; markdown with WER and
+    similarity in plain words. The full report is kept in eval/<model>-<time>/ of the voice."""
+    from voicelab.eval.evaluate import evaluate_model
+
+    if not model_rel:
+        raise VoicelabError("pick a model first: export a run, or pick a checkpoint")
+    model = in_voice(voice, model_rel)
+    if not model.is_file():
+        raise VoicelabError(f"{model_rel} is gone: press Refresh")
+    if not voice.dataset_list.is_file():
+        raise VoicelabError("the voice has no slices to compare with: slice it in the Slice tab")
+    out = voice.root / "eval" / f"{model.stem}-{stamp()}"
+    result, _paths = evaluate_model(model, voice.name, out, sentences=sentences,
+                                    max_sentences=CHECK_SENTENCES, progress=progress)
+    return quality_markdown(result.summary, out.relative_to(voice.root))
+
+
+def quality_markdown(s: dict, where: Path | str) -> str:
+    """The evaluation summary in plain words: how understandable, how close to the voice."""
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    def num(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.2f}"
+
+    wer, sim, ceil = s.get("wer"), s.get("sim_target"), s.get("sim_ceiling")
+    lines = [f"**Quality on {s.get('sentences', 0)} held-out sentences** (sentences the model "
+             "never heard in training)", "",
+             "| measure | value | what it means |", "|---|---|---|"]
+    lines.append(f"| words misheard (WER) | {pct(wer)} | an offline recogniser's mistakes; "
+                 "lower is clearer |")
+    if s.get("real_wer") is not None:
+        lines.append(f"| ...on real recordings | {pct(s['real_wer'])} | the recogniser's own "
+                     "error on a real voice: the best to hope for |")
+    lines.append(f"| similarity to your voice | {num(sim)} | 1 = same voice |")
+    if ceil is not None:
+        lines.append(f"| ...your recordings to each other | {num(ceil)} | the best to hope for |")
+    if s.get("closest_other"):
+        lines.append(f"| closest other voice | {s['closest_other']} "
+                     f"{num(s['sim_others'][s['closest_other']])} | should be below yours |")
+    verdict = []
+    if wer is not None:
+        if wer > 0.6:
+            verdict.append("Most words are not understandable yet: train longer (more 'Stage 2 "
+                           "steps'), or start from a pretrained base if the Train tab shows one.")
+        elif wer > 0.3:
+            verdict.append("Partly understandable: more training or more (clean) speech helps.")
+        else:
+            verdict.append("Understandable.")
+    if sim is not None and ceil is not None and sim < ceil - 0.15:
+        verdict.append("It does not sound much like your voice yet: train longer, or record more "
+                       "speech in the Record & Clean tab.")
+    if s.get("failed"):
+        verdict.append(f"{len(s['failed'])} sentence(s) could not be synthesised: "
+                       f"{s['failed'][0]}")
+    return "\n".join(lines + ["", " ".join(verdict), "",
+                              f"Full report and audio: `{where}` in the voice folder."])
 
 
 def export(voice: Voice, run: str | None) -> Path:
@@ -185,6 +259,11 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
                      buttons=["download"])
     file = gr.File(label="Download WAV", interactive=False, elem_id="speak-file")
     info = gr.Markdown(elem_id="speak-info")
+    with gr.Row():
+        check_btn = gr.Button(f"Check quality ({CHECK_SENTENCES} held-out sentences)",
+                              elem_id="speak-check", scale=0)
+        check_cancel = gr.Button("Cancel", variant="stop", scale=0)
+    check_md = gr.Markdown(elem_id="speak-quality")
 
     def lists(name, cur_model=None, cur_ref=None, cur_run=None):
         """Fresh choices; a pick that is still there is kept (re-entering the tab keeps it)."""
@@ -214,6 +293,12 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
 
     go.click(friendly(on_go), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
                                top_k, top_p, temp, rep, speed, seed], [audio, file, info])
+    def on_check(name, m, progress=gr.Progress()):
+        _cancel.clear()
+        return check_quality(voice_or_error(name), m, bridge(progress, "checking", _cancel))
+
+    check_btn.click(friendly(on_check), [voice_dd, model], [check_md])
+    check_cancel.click(_cancel.set, None, [check_md])
     export_btn.click(friendly(on_export), [voice_dd, run], [export_md, model])
     refresh.click(friendly(lists), [voice_dd, model, ref_slice, run], [model, ref_slice, run])
     ref_slice.change(quiet(on_ref, 1), [voice_dd, ref_slice], [ref_text])
