@@ -1,8 +1,9 @@
 """Helpers shared by the tabs: voice lookup, friendly errors, upload checks, small formatting.
 
 Handlers in the tab modules are plain functions that raise `VoicelabError` for anything a person
-must fix. `friendly()` turns those into `gr.Error` toasts when the handler is wired to Gradio, so
-tests can call the plain functions and check the exceptions and return values directly.
+must fix. `friendly()` turns those into toasts that leave the outputs as they were when the handler
+is wired to Gradio, so tests can call the plain functions and check the exceptions and return
+values directly.
 """
 
 from __future__ import annotations
@@ -31,40 +32,37 @@ LIST_EXTENSIONS = (".list", ".txt")
 TOAST_S = 15  # long enough to read; not forever, so old messages do not pile up over the page
 
 
-def friendly(fn: F) -> F:
-    """Wrap a click handler so a VoicelabError becomes a Gradio error toast with its message."""
+def friendly(fn: F, n_outputs: int) -> F:
+    """Wrap a handler so a VoicelabError becomes a toast and its `n_outputs` outputs keep what
+    they showed (`gr.skip()`).
+
+    Raising `gr.Error` instead would mark every output with a red "Error" pill that stays after
+    the toast and hides what it showed (the proofread texts, the sentence to read, the last
+    result). A refusal is a warning toast; a cancelled job (`progress.Cancelled`) an info toast:
+    cancelling is not an error. Also used for events that run on their own (page load, voice
+    change, timers): a failed change event could make the page fire it again.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import gradio as gr
 
-        log.debug("event %s", fn.__qualname__)
-        try:
-            return fn(*args, **kwargs)
-        except VoicelabError as e:
-            raise gr.Error(str(e), duration=TOAST_S) from e
-
-    return wrapper  # type: ignore[return-value]
-
-
-def quiet(fn: F, n_outputs: int) -> F:
-    """Wrap a handler that runs on its own (page load, voice change, timer): a VoicelabError
-    becomes a warning toast and leaves its outputs as they are, instead of failing the event
-    (a failed change event can make the page fire it again)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import gradio as gr
+        from voicelab.ui.progress import Cancelled
 
         log.debug("event %s", fn.__qualname__)
         try:
             return fn(*args, **kwargs)
+        except Cancelled as e:
+            gr.Info(str(e), duration=TOAST_S)
         except VoicelabError as e:
             gr.Warning(str(e), duration=TOAST_S)
-            skips = tuple(gr.skip() for _ in range(n_outputs))
-            return skips[0] if n_outputs == 1 else skips
+        skips = tuple(gr.skip() for _ in range(n_outputs))
+        return skips[0] if n_outputs == 1 else skips
 
     return wrapper  # type: ignore[return-value]
+
+
+quiet = friendly  # the name the automatic events (load, change, timer) use
 
 
 def voice_or_error(name: str | None, create: bool = False) -> Voice:

@@ -315,11 +315,11 @@ def build(voice_dd: gr.Dropdown) -> None:
         return view.before, view.after, view.before_png, view.after_png, view.report_md
 
     take_out = [idx, count, sentence, mic, status, todo, pick]
-    save_btn.click(friendly(on_save), [voice_dd, mic, idx], take_out)
+    save_btn.click(friendly(on_save, len(take_out)), [voice_dd, mic, idx], take_out)
     skip_btn.click(lambda i: on_move(i, +1), [idx], [idx, count, sentence, mic])
     redo_btn.click(lambda i: on_move(i, -1), [idx], [idx, count, sentence, mic])
-    upload_btn.click(friendly(on_upload), [voice_dd, uploads], [status, todo, pick])
-    clean_btn.click(friendly(on_clean), [voice_dd, todo, denoise, strength, highpass, lufs],
+    upload_btn.click(friendly(on_upload, 3), [voice_dd, uploads], [status, todo, pick])
+    clean_btn.click(friendly(on_clean, 3), [voice_dd, todo, denoise, strength, highpass, lufs],
                     [status, todo, pick])
     cancel_btn.click(_cancel.set, None, [status])
     pick.change(quiet(on_pick, 5), [voice_dd, pick],

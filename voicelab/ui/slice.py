@@ -227,11 +227,11 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
 
     settings = [thr, min_len, min_int, hop, kept, max_len]
     outs = [status, grid, info, hist]
-    slice_btn.click(friendly(on_slice), [voice_dd, force, *settings], outs)
-    asr_btn.click(friendly(on_asr), [voice_dd, overwrite], outs)
-    save_btn.click(friendly(on_save), [voice_dd, grid], outs)
-    grid.select(friendly(on_select), [voice_dd, grid], [player])
-    feat_btn.click(friendly(on_features), [voice_dd, *settings], [feat_status])
+    slice_btn.click(friendly(on_slice, len(outs)), [voice_dd, force, *settings], outs)
+    asr_btn.click(friendly(on_asr, len(outs)), [voice_dd, overwrite], outs)
+    save_btn.click(friendly(on_save, len(outs)), [voice_dd, grid], outs)
+    grid.select(friendly(on_select, 1), [voice_dd, grid], [player])
+    feat_btn.click(friendly(on_features, 1), [voice_dd, *settings], [feat_status])
     cancel_btn.click(_cancel.set, None, [status])
     voice_dd.change(quiet(refresh, 3), [voice_dd], [grid, info, hist], api_name="slice_table")
     if tab is not None:  # cleaning happens in another tab: show the current slices on entry

@@ -291,16 +291,16 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     def on_ref(name, rel):
         return reference_text(voice_or_error(name), rel) if name else ""
 
-    go.click(friendly(on_go), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
+    go.click(friendly(on_go, 3), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
                                top_k, top_p, temp, rep, speed, seed], [audio, file, info])
     def on_check(name, m, progress=gr.Progress()):
         _cancel.clear()
         return check_quality(voice_or_error(name), m, bridge(progress, "checking", _cancel))
 
-    check_btn.click(friendly(on_check), [voice_dd, model], [check_md])
+    check_btn.click(friendly(on_check, 1), [voice_dd, model], [check_md])
     check_cancel.click(_cancel.set, None, [check_md])
-    export_btn.click(friendly(on_export), [voice_dd, run], [export_md, model])
-    refresh.click(friendly(lists), [voice_dd, model, ref_slice, run], [model, ref_slice, run])
+    export_btn.click(friendly(on_export, 2), [voice_dd, run], [export_md, model])
+    refresh.click(friendly(lists, 3), [voice_dd, model, ref_slice, run], [model, ref_slice, run])
     ref_slice.change(quiet(on_ref, 1), [voice_dd, ref_slice], [ref_text])
     voice_dd.change(quiet(lists, 3), [voice_dd], [model, ref_slice, run])
     if tab is not None:  # runs and slices are made in other tabs: list them on entry

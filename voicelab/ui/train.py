@@ -623,10 +623,10 @@ def build(voice_dd: gr.Dropdown) -> None:
 
     poll_outs = [state_md, prog, sample, ckpts, log, resume_md,
                  start_btn, pause_btn, resume_btn, stop_btn, last]
-    start_btn.click(friendly(on_start), [voice_dd, run, preset, *inputs], [message, last])
-    resume_btn.click(friendly(on_resume), [voice_dd, run, preset, *inputs], [message, last])
-    pause_btn.click(friendly(lambda n, r: control(n, r, "pause")), [voice_dd, run], [message])
-    stop_btn.click(friendly(lambda n, r: control(n, r, "stop")), [voice_dd, run], [message])
+    start_btn.click(friendly(on_start, 2), [voice_dd, run, preset, *inputs], [message, last])
+    resume_btn.click(friendly(on_resume, 2), [voice_dd, run, preset, *inputs], [message, last])
+    pause_btn.click(friendly(lambda n, r: control(n, r, "pause"), 1), [voice_dd, run], [message])
+    stop_btn.click(friendly(lambda n, r: control(n, r, "stop"), 1), [voice_dd, run], [message])
     # show_progress="hidden": the poll must not flash a spinner over the plots every 2 s
     timer.tick(quiet(poll, len(poll_outs)), [voice_dd, run, last], poll_outs, show_progress="hidden",
                api_name="train_poll")

@@ -115,7 +115,7 @@ def build() -> gr.Dropdown:
         new, names = create_voice(name)
         return gr.Dropdown(choices=names, value=new), ""
 
-    create.click(friendly(_create), [new_name], [voice, new_name])
+    create.click(friendly(_create, 2), [new_name], [voice, new_name])
     refresh.click(refresh_voices, [voice], [voice])
     voice.change(quiet(describe_voice, 1), [voice], [info], api_name="describe_voice")
     return voice
