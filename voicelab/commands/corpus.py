@@ -46,15 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def list_voices() -> int:
+    """One line per engine: its usable voices, the ones left out and why, or what is missing."""
     from voicelab.corpus import tts
 
-    for engine, ok in tts.available_engines().items():
-        if not ok:
-            prog, how = tts.ENGINES[engine]
-            print(f"{engine}: not installed ({prog}): {how}")
-            continue
-        voices = tts.list_voices(engine)
-        print(f"{engine}: {len(voices)} voice(s): " + ", ".join(f"{v.engine}:{v.voice}" for v in voices))
+    for engine in [*tts.ENGINES, "mbrola"]:
+        print(tts.engine_status(engine))
     return 0
 
 

@@ -9,6 +9,11 @@ Layouts (the folder given is the corpus root, the one holding these):
 - vctk:      txt/<spk>/<spk>_<n>.txt + wav48_silence_trimmed/<spk>/<spk>_<n>_mic1.flac (0.92)
              or wav48/<spk>/<spk>_<n>.wav (0.80)
 - aishell3:  {train,test}/content.txt (`<utt>.wav<TAB>字 pin1 字 pin2 ...`) + {train,test}/wav/<spk>/<utt>.wav
+- asterisk:  the Asterisk English prompts as Debian installs them: <root>/*.g722 (+ digits/,
+             letters/ ...; from asterisk-core-sounds-en-g722, or its -wav / -gsm siblings) with
+             the transcripts of asterisk-core-sounds-en (core-sounds-en.txt[.gz], looked for in
+             the root, next to it, and in /usr/share/doc/asterisk-core-sounds-en/). One speaker
+             (Allison Smith), 16 kHz; prompts that are only a sound ("[beep]") are left out.
 - list:      a GPT-SoVITS .list (path|speaker|lang|text)
 
 Speaker names get the corpus as a prefix (libritts_19, vctk_p225) so that corpora never collide.
@@ -17,13 +22,20 @@ Speaker names get the corpus as a prefix (libritts_19, vctk_p225) so that corpor
 from __future__ import annotations
 
 import csv
+import gzip
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from voicelab.errors import VoicelabError
 from voicelab.listfile import Entry, read_list
 
-CORPORA = ("ljspeech", "libritts", "vctk", "aishell3")
+CORPORA = ("ljspeech", "libritts", "vctk", "aishell3", "asterisk")
+ASTERISK_ROOT = Path("/usr/share/asterisk/sounds/en")
+ASTERISK_DOC = Path("/usr/share/doc/asterisk-core-sounds-en")
+ASTERISK_TEXT = ("core-sounds-en.txt", "core-sounds-en.txt.gz")
+ASTERISK_AUDIO = (".wav", ".g722", ".gsm", ".ulaw", ".alaw")  # best first
+ASTERISK_SPEAKER = "asterisk_allison"
 
 
 def _need(root: Path, what: str, hint: str) -> None:
@@ -103,6 +115,52 @@ def read_aishell3(root: Path) -> list[Entry]:
     return out
 
 
+def _asterisk_transcripts(root: Path) -> Path | None:
+    for d in (root, root.parent, ASTERISK_DOC):
+        for name in ASTERISK_TEXT:
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def asterisk_text(raw: str) -> str | None:
+    """A prompt's transcript as spoken, or None for a prompt that is only a sound.
+
+    "[beep tone]", "<beep ascending>", "(1 second of silence)" -> None; "at [@]" -> "at" and
+    "IAX (note: does not say 2)" -> "IAX" (brackets are notes, not speech); "press * to toggle"
+    -> "press star to toggle"; "#" -> "pound" (how the prompts say them).
+    """
+    t = re.sub(r"\[[^\]]*\]|<[^>]*>|\([^)]*\)", " ", raw)
+    t = t.replace("*", " star ").replace("#", " pound ")
+    t = " ".join(t.split()).strip()
+    return t if re.search(r"[A-Za-z0-9]", t) else None
+
+
+def read_asterisk(root: Path) -> list[Entry]:
+    _need(root, "Asterisk prompts", f"the sounds folder, e.g. {ASTERISK_ROOT} "
+          "(apt install asterisk-core-sounds-en-g722 asterisk-core-sounds-en)")  # fmt: skip
+    txt = _asterisk_transcripts(root)
+    if txt is None:
+        raise VoicelabError(f"Asterisk prompts: no core-sounds-en.txt(.gz) in {root}, its parent or "
+                            f"{ASTERISK_DOC}: apt install asterisk-core-sounds-en (the transcripts)")  # fmt: skip
+    opener = gzip.open if txt.suffix == ".gz" else open
+    with opener(txt, "rt", encoding="utf-8", errors="replace") as f:
+        lines = f.read().splitlines()
+    out = []
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith(";"):
+            continue
+        name, sep, raw = line.partition(":")
+        text = asterisk_text(raw) if sep else None
+        if not text or not re.fullmatch(r"[A-Za-z0-9_/.-]+", name.strip()):
+            continue
+        audio = next((root / f"{name.strip()}{ext}" for ext in ASTERISK_AUDIO
+                      if (root / f"{name.strip()}{ext}").is_file()), None)  # fmt: skip
+        if audio is not None:
+            out.append(Entry(audio.resolve(), ASTERISK_SPEAKER, "en", text))
+    return out
+
+
 def read_gptsovits_list(path: Path) -> list[Entry]:
     return [e for e in read_list(path) if e.text.strip()]
 
@@ -112,6 +170,7 @@ READERS: dict[str, Callable[[Path], list[Entry]]] = {
     "libritts": read_libritts,
     "vctk": read_vctk,
     "aishell3": read_aishell3,
+    "asterisk": read_asterisk,
     "list": read_gptsovits_list,
 }
 
