@@ -4,6 +4,9 @@
     target = load_clips(read_list(voice.dataset_list))    # the voice's own clips
     result = evaluate(synth_fn, items, target, others)    # EvalResult (per sentence + summary)
 
+The scores are the typed results of eval/results.py (`ItemScore`, `EvalResult`), which the
+report (eval/report.py) reads without importing this module.
+
 `synth_fn(text, lang) -> SynthResult-like` (.sample_rate, .waveform [T], .gen_s, .first_audio_s)
 is usually `Synthesizer.synthesize` with a fixed reference and seed; tests pass fakes.
 
@@ -23,17 +26,21 @@ import logging
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from voicelab.audio import dvector
-from voicelab.audio.io import load_audio
+from voicelab.audio.io import load_audio, write_wav
 from voicelab.errors import VoicelabError
 from voicelab.eval import metrics
+from voicelab.eval.machine import machine_info
+from voicelab.eval.report import write_report
+from voicelab.eval.results import EvalResult, ItemScore
 from voicelab.listfile import Entry, read_list
+from voicelab.workspace import get_voice, list_voices
 
 log = logging.getLogger(__name__)
 
@@ -48,43 +55,6 @@ class EvalItem:
     text: str
     lang: str = "en"
     real: Path | None = None  # the target voice reading this sentence, if recorded
-
-
-@dataclass
-class ItemScore:
-    index: int
-    text: str
-    lang: str
-    real: str | None
-    audio_s: float
-    gen_s: float
-    first_audio_s: float
-    rtf: float
-    hypothesis: str | None = None
-    wer: float | None = None
-    real_hypothesis: str | None = None
-    real_wer: float | None = None
-    sim_target: float | None = None
-    sim_others: dict[str, float] = field(default_factory=dict)
-    real_sim_target: float | None = None  # ceiling: the real recording against the target
-    mcd_db: float | None = None
-    f0_rmse_hz: float | None = None
-    f0_rmse_cents: float | None = None
-    vde: float | None = None
-    audio_file: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class EvalResult:
-    items: list[ItemScore]
-    summary: dict[str, Any]
-    excluded: list[str] = field(default_factory=list)  # sentences dropped (seen in training)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"meta": self.meta, "summary": self.summary, "excluded": self.excluded,
-                "items": [asdict(i) for i in self.items]}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,8 +285,6 @@ def other_voices(voice_name: str, lists: Sequence[Path | str] = (), limit: int =
                  home: Path | None = None) -> dict[str, list[Clip]]:  # fmt: skip
     """Clips of every other voice: the workspace's other voices (their slices) and the speakers of
     any extra .list files (e.g. a base corpus), `limit` clips each."""
-    from voicelab.workspace import get_voice, list_voices
-
     out: dict[str, list[Clip]] = {}
     for name in list_voices(home):
         if name == voice_name:
@@ -355,11 +323,7 @@ def evaluate_model(
     """
     import time
 
-    from voicelab.audio.io import write_wav
-    from voicelab.eval.machine import machine_info
-    from voicelab.eval.report import write_report
-    from voicelab.synth import Synthesizer, find_default_reference
-    from voicelab.workspace import get_voice
+    from voicelab.synth import Synthesizer, find_default_reference  # torch: only when synthesising
 
     model = Path(model)
     if not model.is_file():

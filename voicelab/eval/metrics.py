@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voicelab.errors import AudioError, VoicelabError
 from voicelab.audio.spectral import mel_power
+from voicelab.errors import AudioError, VoicelabError
 
 ANALYSIS_SR = 16000
 HOP = 160  # 10 ms frames at 16 kHz

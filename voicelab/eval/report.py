@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicelab.eval.evaluate import EvalResult
 from voicelab.eval.machine import machine_line
+from voicelab.eval.results import EvalResult
 from voicelab.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
