@@ -86,6 +86,10 @@ def test_never_overwrites_and_picks_the_newest_checkpoint(voice, tiny_cfg):
     with pytest.raises(BundleError, match="already exists"):
         export_run(voice, out="v1")
     assert first.read_bytes() == before
+    with pytest.raises(BundleError, match="does not exist"):  # a typo creates no folders
+        export_run(voice, out=str(voice.root / "elsewhere" / "v2.safetensors"))
+    assert not (voice.root / "elsewhere").exists()
+    (voice.root / "elsewhere").mkdir()
     other = export_run(voice, out=str(voice.root / "elsewhere" / "v2.safetensors"))
     assert other == voice.root / "elsewhere" / "v2.safetensors" and other.is_file()
     dotted = export_run(voice, out=str(voice.root / "elsewhere" / "v2.5"))  # a dot in the name
@@ -202,3 +206,129 @@ def test_cli_export_then_synth_with_the_voices_own_reference(voice, tiny_cfg, ca
     assert main(args) == 1 and "already exists" in capsys.readouterr().err
     assert main(["export", "--voice", "alice", "-o", "mine"]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# issue 16: full disks, odd -o values, tampered bundles
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_full_disk_leaves_no_half_export_and_says_how_much_is_needed(voice, tiny_cfg, monkeypatch):
+    """Item 5: an export cut by ENOSPC left an orphan .safetensors that then blocked the same
+    export ("already exists") and made synth say the .json was missing."""
+    import errno
+
+    import voicelab.export as ex
+
+    save_run(voice, tiny_cfg)
+    real = ex.write_bytes_atomic
+
+    def full_on_json(path, data):
+        if str(path).endswith(".json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(ex, "write_bytes_atomic", full_on_json)
+    with pytest.raises(BundleError, match=r"main-step10.safetensors.*needs [\d.]+ MB") as e:
+        export_run(voice)
+    assert "free some space" in str(e.value)
+    assert list(voice.exports.glob("*")) == []  # neither file: the pair is written as a unit
+    monkeypatch.setattr(ex, "write_bytes_atomic", real)
+    assert load_bundle(export_run(voice)).meta["source"]["step"] == 10  # the same name works
+
+    # too little free space is seen before anything is written
+    monkeypatch.setattr(ex.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})())
+    with pytest.raises(BundleError, match=r"needs [\d.]+ MB and 0.0 MB are free"):
+        export_run(voice, out="again")
+    assert not (voice.exports / "again.safetensors").exists()
+
+
+def test_an_orphan_from_an_interrupted_export_is_named_as_such(voice, tiny_cfg):
+    save_run(voice, tiny_cfg)
+    voice.exports.mkdir(parents=True, exist_ok=True)
+    (voice.exports / "main-step10.safetensors").write_bytes(b"half")
+    with pytest.raises(BundleError, match="interrupted export"):
+        export_run(voice)
+
+
+@pytest.mark.parametrize("out", ["/", "./", "../", ".", "..", "...", "sub/..", "x/.safetensors"])
+def test_outputs_that_name_no_file_are_refused(voice, tiny_cfg, tmp_path, monkeypatch, out):
+    """Items 8 and 14: `-o /` and `-o ./` raised ValueError, `-o ../` wrote `...safetensors`."""
+    save_run(voice, tiny_cfg)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "x").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BundleError, match="is a folder|names no export"):
+        export_run(voice, out=out)
+    assert not list(tmp_path.parent.glob("*.safetensors")) and not list(tmp_path.rglob("*.safetensors"))
+
+
+def test_an_empty_run_name_is_refused(voice, tiny_cfg):
+    save_run(voice, tiny_cfg)
+    with pytest.raises(WorkspaceError, match="run name is empty"):
+        export_run(voice, run="")
+
+
+def _rewrite_weights(path: Path, edit) -> None:
+    """Replace the bundle's tensors with edit(tensors) and fix the .json's sha256 to match."""
+    import hashlib
+
+    from safetensors.torch import load as st_load
+    from safetensors.torch import save as st_save
+
+    st, _ = bundle_paths(path)
+    tensors = st_load(st.read_bytes())
+    edit(tensors)
+    blob = st_save(tensors)
+    st.write_bytes(blob)
+    _edit_meta(path, sha256=hashlib.sha256(blob).hexdigest())
+
+
+@pytest.mark.parametrize("value, needle", [(float("nan"), "NaN or infinite"),
+                                           (float("inf"), "NaN or infinite"),
+                                           (1e30, "far beyond")])
+def test_damaged_weight_values_are_refused(bundle, value, needle):
+    """Item 8: a bundle with NaN or 1e30 weights loaded and failed later with a traceback."""
+    def poison(t):
+        k = next(k for k, v in t.items() if k.startswith("gpt.") and v.is_floating_point())
+        t[k] = t[k].clone()
+        t[k].view(-1)[0] = value
+
+    _rewrite_weights(bundle, poison)
+    with pytest.raises(BundleError, match=needle):
+        load_bundle(bundle)
+
+
+def test_a_config_claiming_huge_sizes_is_refused_before_building(bundle, monkeypatch):
+    """Item 8: model.hidden=65536 built the model (80 GB) before comparing shapes."""
+    import voicelab.models.build as build
+
+    cfg = load_bundle(bundle).meta["config"]
+    built = []
+    real = build.build_sovits
+    monkeypatch.setattr(build, "build_sovits", lambda *a, **k: built.append(
+        torch.get_default_device()) or real(*a, **k))  # fmt: skip
+    _edit_meta(bundle, config={**cfg, "model": {**cfg["model"], "hidden": 65536}})
+    with pytest.raises(BundleError, match=r"do not fit .*has shape \(32, .*the config gives \(65536"):
+        Synthesizer.from_bundle(bundle, device="cpu")
+    assert built and all(d.type == "meta" for d in built)  # only an empty (meta) model was built
+    _edit_meta(bundle, config={**cfg, "model": {**cfg["model"], "gpt_layers": 10**9}})
+    with pytest.raises(BundleError, match="gpt_layers=1000000000"):
+        load_bundle(bundle)
+
+
+def test_a_deeply_nested_or_huge_json_is_refused(bundle):
+    _, js = bundle_paths(bundle)
+    js.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(BundleError, match="nested too deeply"):
+        load_bundle(bundle)
+    with open(js, "wb") as f:
+        f.truncate(17 * 1024 * 1024)
+    with pytest.raises(BundleError, match="far too large"):
+        load_bundle(bundle)
+
+
+def test_an_extra_tensor_is_refused(bundle):
+    _rewrite_weights(bundle, lambda t: t.__setitem__("gpt.extra", torch.zeros(2)))
+    with pytest.raises(BundleError, match="unexpected 'extra'"):
+        load_bundle(bundle)

@@ -19,8 +19,10 @@ different phoneme table (its ids would mean other sounds).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from torch import Tensor
 from voicelab import __version__
 from voicelab.config import Config, config_from_dict
 from voicelab.errors import ConfigError, VoicelabError, WorkspaceError
-from voicelab.fileio import write_bytes_atomic, write_json_atomic
+from voicelab.fileio import write_bytes_atomic
 from voicelab.text import symbols
 from voicelab.training import checkpoint as ck
 from voicelab.workspace import Voice, get_voice, validate_name
@@ -43,6 +45,9 @@ from voicelab.workspace import Voice, get_voice, validate_name
 BUNDLE_FORMAT = "voicelab-bundle"
 BUNDLE_VERSION = 1
 MODEL_NAMES = ("sovits", "gpt")  # what synthesis needs; the discriminators stay in the run
+_FREE_MARGIN = 1024 * 1024  # the folder entries and the temp file's name need a little room
+MAX_META_BYTES = 16 * 1024 * 1024  # a bundle's JSON is a few kB: anything huge is not one
+MAX_ABS_WEIGHT = 1e8  # no trained weight or statistic comes near it; 1e30 overflows every layer
 
 
 class BundleError(VoicelabError):
@@ -94,13 +99,27 @@ def bundle_paths(path: Path | str) -> tuple[Path, Path]:
 
 
 def _output_stem(voice: Voice, run: str, step: int, out: Path | str | None) -> Path:
+    """Where `export_run` writes. A path must name a file (not a folder, not only dots) in a
+    folder that exists: a typo must not create folders anywhere."""
     if out is None:
         return voice.exports / f"{run}-step{step}"
     out_s = str(out)
-    if "/" not in out_s and "\\" not in out_s:  # a bare name: goes to the voice's exports/
+    if "/" not in out_s and "\\" not in out_s and out_s.strip("."):  # a bare name: exports/
         name = out_s.removesuffix(".safetensors").removesuffix(".json")
         return voice.exports / validate_name(name, "export name")
-    return _bundle_stem(Path(out).expanduser())
+    given = Path(out).expanduser()
+    stem = _bundle_stem(given)
+    if given.is_dir() or not stem.name.strip("."):
+        raise BundleError(
+            f"-o {out} is a folder, not an export name: give a name (it goes to exports/) or a "
+            f"path ending in a name, e.g. {given / 'my-voice'}"
+        )
+    if stem.name.startswith("."):  # `.safetensors` alone would become a hidden, nameless export
+        raise BundleError(f"-o {out} names no export (it starts with a dot): give a name such as "
+                          f"{stem.parent / 'my-voice'}")
+    if not stem.parent.is_dir():
+        raise BundleError(f"the folder {stem.parent} does not exist: create it first, or pick another -o")
+    return stem
 
 
 def _pick_weights(state: dict[str, Any], path: Path) -> tuple[dict[str, dict[str, Tensor]], str]:
@@ -132,6 +151,11 @@ def export_run(
     `allow_untrained_gpt`. Returns the .safetensors path.
     """
     voice = get_voice(voice, must_exist=True) if isinstance(voice, str) else voice
+    if run is not None and not run.strip():  # "" used to mean "newest": a typo must not pick
+        raise WorkspaceError(
+            f"the run name is empty: give one of {', '.join(voice.list_runs()) or 'no runs yet'}, "
+            "or leave --run out for the most recently trained run"
+        )
     run = run or _newest_run(voice)
     run_dir = voice.run_dir(run)
     if not run_dir.is_dir():
@@ -152,7 +176,12 @@ def export_run(
         )
     weights, kind = _pick_weights(state, point.path)
     st_path, json_path = bundle_paths(_output_stem(voice, run, step, out))
-    for p in (st_path, json_path):
+    for p, other in ((st_path, json_path), (json_path, st_path)):
+        if p.exists() and not other.exists():
+            raise BundleError(
+                f"{p} is left from an interrupted export ({other.name} is missing): delete it and "
+                "export again, or pass another name with -o NAME"
+            )
         if p.exists():
             raise BundleError(
                 f"{p} already exists and is not overwritten: pass another name with -o NAME, "
@@ -190,9 +219,41 @@ def export_run(
         "sha256": hashlib.sha256(blob).hexdigest(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_bytes_atomic(st_path, blob)
-    write_json_atomic(json_path, meta)  # last: a bundle without its JSON is never loadable
+    _write_pair(st_path, blob, json_path, meta)
     return st_path
+
+
+def _write_pair(st_path: Path, blob: bytes, json_path: Path, meta: dict[str, Any]) -> None:
+    """Write both files of a bundle or neither (neither existed: `export_run` checked).
+
+    The free space is checked first; a write that fails anyway (disk full, Ctrl-C) removes the
+    file already written, so no orphan .safetensors blocks the next export of the same name.
+    """
+    text = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    need = len(blob) + len(text)
+    folder = st_path.parent
+    probe = next(p for p in (folder, *folder.parents) if p.exists())  # exports/ may be new
+    free = shutil.disk_usage(probe).free
+    if free < need + _FREE_MARGIN:
+        raise BundleError(_disk_full(st_path, need, free))
+    try:
+        write_bytes_atomic(st_path, blob)
+        write_bytes_atomic(json_path, text)  # last: a bundle without its JSON is never loadable
+    except BaseException as e:
+        for p in (json_path, st_path):
+            p.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise BundleError(_disk_full(st_path, need, shutil.disk_usage(probe).free)) from None
+        raise
+
+
+def _disk_full(st_path: Path, need: int, free: int) -> str:
+    mb = 1024 * 1024
+    return (
+        f"the disk holding {st_path.parent} is full: the export {st_path.name} (+ .json) needs "
+        f"{need / mb:.1f} MB and {free / mb:.1f} MB are free. Nothing was written: free some "
+        "space, or export to another disk with -o PATH"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,10 +269,15 @@ def _version_tuple(v: Any) -> tuple[int, ...]:
 
 
 def _read_meta(json_path: Path, st_name: str) -> dict[str, Any]:
+    if json_path.stat().st_size > MAX_META_BYTES:
+        raise BundleError(f"{json_path} is far too large for an export description: pick the .json "
+                          "written with its .safetensors, or export the run again")
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleError(f"{json_path} is damaged (not valid JSON: {e}): export the run again") from None
+    except RecursionError:  # nested thousands of levels deep: no export looks like that
+        raise BundleError(f"{json_path} is damaged (nested too deeply): export the run again") from None
     if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{json_path} is not a voicelab export description: pick the .json of an export")
     fv = meta.get("format_version")
@@ -286,7 +352,66 @@ def load_bundle(path: Path | str) -> Bundle:
             f"{json_path.name} holds a config this voicelab cannot read ({e}): use the voicelab "
             f"version that exported it ({meta.get('voicelab_version')})"
         ) from None
+    check_weights(cfg, weights, st_path.name)
     return Bundle(path=st_path, meta=meta, config=cfg, weights=weights)
+
+
+# the config fields that count repeated layers: building loops over them, so each must stay
+# below the number of tensors a bundle holds before even an empty (meta) model is built
+_COUNT_FIELDS = ("n_layers_text", "n_layers_posterior", "flow_layers", "flow_wn_layers",
+                 "content_layers", "gpt_layers", "n_quantizers", "msd_scales")  # fmt: skip
+
+
+def expected_shapes(cfg: Config) -> dict[str, dict[str, tuple[int, ...]]]:
+    """{model: {param: shape}} of the models `cfg` describes, built on the meta device: no memory
+    is allocated, so a config claiming huge sizes costs nothing to check."""
+    from voicelab.models.build import build_gpt, build_sovits
+
+    with torch.device("meta"):
+        models = {"sovits": build_sovits(cfg, symbols.NUM_SYMBOLS, symbols.NUM_LANGS),
+                  "gpt": build_gpt(cfg, symbols.NUM_SYMBOLS, symbols.NUM_LANGS)}  # fmt: skip
+    return {n: {k: tuple(v.shape) for k, v in m.state_dict().items()} for n, m in models.items()}
+
+
+def check_weights(cfg: Config, weights: dict[str, dict[str, Tensor]], name: str) -> None:
+    """Refuse weights that do not match their config (names, shapes) or hold NaN, inf or absurd
+    values, before any model is built (BundleError naming the first bad tensor)."""
+    n_tensors = sum(len(w) for w in weights.values())
+    for f in _COUNT_FIELDS:
+        if getattr(cfg.model, f) > n_tensors:
+            raise BundleError(
+                f"{name}: its config claims model.{f}={getattr(cfg.model, f)} but the file holds "
+                f"only {n_tensors} tensors: the .json was edited or mixed up; export the run again"
+            )
+    expected = expected_shapes(cfg)
+    for model, shapes in expected.items():
+        got = weights[model]
+        missing = sorted(set(shapes) - set(got))
+        extra = sorted(set(got) - set(shapes))
+        if missing or extra:
+            which = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
+            raise BundleError(
+                f"{name}: the {model} weights do not fit the model its config describes ({which}, "
+                f"{len(missing)} missing, {len(extra)} unexpected): the files were mixed up or "
+                "edited; export the run again"
+            )
+        for k, shape in shapes.items():
+            if tuple(got[k].shape) != shape:
+                raise BundleError(
+                    f"{name}: the {model} weights do not fit the model its config describes "
+                    f"({model}.{k} has shape {tuple(got[k].shape)}, the config gives {shape}): the "
+                    "files were mixed up or edited; export the run again"
+                )
+        for k, v in got.items():
+            if not v.is_floating_point() or not v.numel():
+                continue
+            if not bool(torch.isfinite(v).all()):
+                raise BundleError(f"{name}: {model}.{k} holds NaN or infinite values: the weights "
+                                  "are damaged; export an earlier checkpoint of the run")
+            peak = float(v.abs().max())
+            if peak > MAX_ABS_WEIGHT:
+                raise BundleError(f"{name}: {model}.{k} holds a value of {peak:.3g}, far beyond "
+                                  "any trained weight: the weights are damaged; export again")
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
