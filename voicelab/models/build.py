@@ -6,33 +6,28 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 
 from torch import nn
 
 from voicelab.config import Config
-from voicelab.errors import VoicelabError
 from voicelab.models.discriminators import MultiDiscriminator
+from voicelab.models.gpt import SemanticGPT
 from voicelab.models.sovits import SoVITS
+from voicelab.text import symbols
 
 
 @dataclass
 class Models:
     sovits: SoVITS
     disc: MultiDiscriminator
-    gpt: nn.Module | None  # voicelab.models.gpt.SemanticGPT; None only where that module is absent
+    gpt: SemanticGPT
 
 
 def text_sizes(n_symbols: int | None = None, n_langs: int | None = None) -> tuple[int, int]:
     """(n_symbols, n_langs) from voicelab.text.symbols unless given explicitly."""
-    if n_symbols is None or n_langs is None:
-        if importlib.util.find_spec("voicelab.text.symbols") is None:
-            raise VoicelabError("voicelab.text.symbols is missing: pass n_symbols and n_langs explicitly")
-        symbols = importlib.import_module("voicelab.text.symbols")
-        n_symbols = symbols.NUM_SYMBOLS if n_symbols is None else n_symbols
-        n_langs = symbols.NUM_LANGS if n_langs is None else n_langs
+    n_symbols = symbols.NUM_SYMBOLS if n_symbols is None else n_symbols
+    n_langs = symbols.NUM_LANGS if n_langs is None else n_langs
     return int(n_symbols), int(n_langs)
 
 
@@ -48,13 +43,10 @@ def build_sovits(cfg: Config, n_symbols: int | None = None, n_langs: int | None 
     )
 
 
-def build_gpt(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> nn.Module | None:
-    """SemanticGPT over codebook_size + 1 (EOS) tokens, or None while gpt.py does not exist."""
-    if importlib.util.find_spec("voicelab.models.gpt") is None:
-        return None
+def build_gpt(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> SemanticGPT:
+    """SemanticGPT over codebook_size + 1 (EOS) tokens."""
     n_symbols, n_langs = text_sizes(n_symbols, n_langs)
-    gpt_mod = importlib.import_module("voicelab.models.gpt")
-    return gpt_mod.SemanticGPT(cfg.model, n_symbols, n_langs, vocab=cfg.model.codebook_size + 1)
+    return SemanticGPT(cfg.model, n_symbols, n_langs, vocab=cfg.model.codebook_size + 1)
 
 
 def build_models(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> Models:
