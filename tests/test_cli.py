@@ -84,3 +84,50 @@ def test_features_before_slicing(tmp_home, capsys):
     (tmp_home / "early").mkdir()
     assert main(["features", "--voice", "early"]) == 1
     assert "run `python -m voicelab slice --voice early` first" in error_line(capsys.readouterr().err)
+
+
+# --------------------------------------------------------------------------------------------
+# issue 16: bad inputs to export / synth / eval answered in one line, nothing written
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("out, needle", [
+    ("/", "is a folder"), ("./", "is a folder"), ("../", "is a folder"), ("...", "is a folder"),
+    ("nowhere/deep/x.wav", "does not exist"),
+])  # fmt: skip
+def test_synth_output_must_name_a_file_in_an_existing_folder(tmp_home, tmp_path, monkeypatch,
+                                                              capsys, out, needle):
+    """Items 8 and 14: `-o ../` wrote a file named `...`, a missing folder was created anywhere."""
+    cwd = tmp_path / "cwd"
+    (cwd / "sub").mkdir(parents=True)
+    monkeypatch.chdir(cwd / "sub")
+    model = cwd / "sub" / "m.safetensors"
+    model.write_bytes(b"x")
+    argv = ["synth", "--model", str(model), "--text", "Hi.", "-o", out]
+    assert main(argv) == 1
+    assert needle in error_line(capsys.readouterr().err)
+    assert [p.name for p in cwd.rglob("*")] == ["sub", "m.safetensors"]  # nothing written
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["synth", "--model", "m.pt", "--text", "Hi.", "-o", "a.wav", "--device", "cuda_evil"],
+     "is not a device"),
+    (["eval", "--model", "m.pt", "--voice", "v", "--device", "cudaX"], "is not a device"),
+    (["features", "--voice", "v", "--set", "train.device=cuda-anything"], "train.device='cuda-anything'"),
+    (["export", "--voice", "v", "--run", ""], "the run name is empty"),
+    (["export", "--voice", "v", "-o", "/"], "is a folder"),
+    (["export", "--voice", "v", "-o", "./"], "is a folder"),
+])  # fmt: skip
+def test_bad_devices_runs_and_outputs_are_one_line(tmp_home, tmp_path, monkeypatch, capsys, argv,
+                                                   needle):
+    from voicelab.workspace import get_voice
+
+    get_voice("v").create()
+    monkeypatch.chdir(tmp_path)
+    if argv[0] == "export":  # export checks its run and -o after finding a checkpoint
+        from tests.test_export import save_run
+        from voicelab.config import load_config
+
+        save_run(get_voice("v"), load_config("tiny"))
+    assert main(argv) == 1
+    assert needle in error_line(capsys.readouterr().err)

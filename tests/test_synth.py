@@ -119,6 +119,21 @@ def test_bad_requests_get_clear_messages(synth):
         synth.synthesize("Hello.", "en", DATA / "missing.wav")
 
 
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"temperature": float("nan")}, "temperature=nan"),
+    ({"top_p": float("nan")}, "top_p=nan"),
+    ({"repetition_penalty": float("inf")}, "repetition_penalty=inf"),
+    ({"speed": float("nan")}, "speed=nan"),
+    ({"seed": 2**64}, "seed="),
+    ({"seed": -1}, "seed=-1"),
+])
+def test_non_finite_settings_and_huge_seeds_are_refused(synth, kwargs, needle):
+    """Issue 16 item 8: NaN passed every range check and a seed past 64 bits reached torch."""
+    with pytest.raises(VoicelabError, match=needle):
+        synth.synthesize("Hello.", "en", REF, **kwargs)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_synthesis_is_seeded_and_matches_the_uncached_gpt(synth):

@@ -287,7 +287,8 @@ class TrainConfig:
             p.append("train.keep_last must be >= 1")
         if self.warmup_steps < 0 or self.grad_clip < 0 or self.mixup_alpha < 0:
             p.append("train.warmup_steps, train.grad_clip and train.mixup_alpha must be >= 0")
-        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+        index = self.device[5:] if self.device.startswith("cuda:") else ""  # not "cuda-anything"
+        if self.device not in ("auto", "cpu", "cuda") and not (index.isascii() and index.isdigit()):
             p.append(f"train.device={self.device!r}: use auto, cpu, cuda or cuda:N")
         if self.val_slices < 0 or self.nan_patience < 1 or self.max_rollbacks < 0:
             p.append("train.val_slices and train.max_rollbacks must be >= 0, train.nan_patience >= 1")

@@ -369,6 +369,12 @@ class Synthesizer:
             "temperature": s.temperature if temperature is None else float(temperature),
             "repetition_penalty": s.repetition_penalty if repetition_penalty is None else float(repetition_penalty),
         }
+        # NaN passes every `<` / `>` comparison: refuse non-finite numbers before the range checks
+        bad = [f"{k}={v}" for k, v in opts.items() if not math.isfinite(v)]
+        if speed is not None and not math.isfinite(float(speed)):
+            bad.append(f"speed={speed}")
+        if bad:
+            raise VoicelabError(f"{', '.join(bad)}: not a finite number; give an ordinary value")
         check_sampling_args(**opts)
         speed = s.speed if speed is None else float(speed)
         if not 0.25 <= speed <= 4.0:
@@ -378,6 +384,8 @@ class Synthesizer:
         if not isinstance(text, str) or not text.strip():
             raise VoicelabError("the text is empty: type what the voice should say")
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        if not 0 <= seed < 2**64:  # torch.Generator takes an unsigned 64-bit seed
+            raise VoicelabError(f"seed={seed} is out of range: use a whole number from 0 to 2**64 - 1")
         with cpu_threads(self.device, s.cpu_threads):
             return self._synthesize(t0, text, lang, reference_audio, reference_text,
                                     reference_lang or lang, opts, speed, seed)  # fmt: skip

@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from voicelab.eval.evaluate import evaluate_model
     from voicelab.workspace import get_voice
 
+    from voicelab.commands.synth import check_device
+
+    check_device(args.device)
     out = args.out
     if out is None:  # a new folder per run: an earlier evaluation is never overwritten
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -38,12 +38,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_device(device: str) -> None:
+    """auto, cpu, cuda or cuda:N (torch.device would raise a traceback for anything else)."""
+    index = device[5:] if device.startswith("cuda:") else ""
+    if device not in ("auto", "cpu", "cuda") and not (index.isascii() and index.isdigit()):
+        raise VoicelabError(f"--device {device!r} is not a device: use auto, cpu, cuda or cuda:N")
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse an output that is a folder, a name of only dots, a file in a folder that does not
+    exist (a typo would otherwise create folders anywhere), or an existing file without --force."""
+    if not out.name.strip(".") or out.is_dir():
+        raise VoicelabError(f"-o {out} is a folder: give a file name, e.g. {out / 'speech.wav'}")
+    if not out.resolve().parent.is_dir():
+        raise VoicelabError(f"the folder of -o {out} does not exist: create it first, or pick another path")
+    if out.exists() and not force:
+        raise VoicelabError(f"{out} already exists: pick another -o or add --force")
+
+
 def run(args: argparse.Namespace) -> int:
     from voicelab.audio.io import write_wav  # heavy imports (torch, models) only when run
     from voicelab.synth import Synthesizer, find_default_reference
 
-    if args.out.exists() and not args.force:
-        raise VoicelabError(f"{args.out} already exists: pick another -o or add --force")
+    check_out(args.out, args.force)
+    check_device(args.device)
     model = args.model
     if not model.is_file():
         raise VoicelabError(f"{model} does not exist: give an export (.safetensors) or a checkpoint (.pt)")
