@@ -96,12 +96,42 @@ def check_upload(path: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSION
             f"{p.name}: files of type {p.suffix or '(none)'} are not accepted; "
             f"use one of {', '.join(extensions)}"
         )
+    if p.stat().st_size == 0:
+        raise VoicelabError(f"{p.name} is empty (0 bytes): record or export it again")
     size_mb = p.stat().st_size / 1e6
     if size_mb > MAX_UPLOAD_MB:
         raise VoicelabError(
             f"{p.name} is {size_mb:.0f} MB, above the {MAX_UPLOAD_MB} MB limit: "
             "cut it into shorter files (a few minutes of speech is plenty)"
         )
+    return p
+
+
+SNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff")
+MAX_CHANNELS = 8  # more is a broken or tampered header, not a voice recording
+
+
+def check_audio(path: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> Path:
+    """An upload that is really usable audio, checked before anything is stored (as the CLI's
+    `prepare` decodes before copying): type and size, then the header (channels, length), then
+    the samples (empty, not audio, truncated, NaN, silent) through `audio.io.load_audio`."""
+    import soundfile as sf
+
+    from voicelab.audio.io import load_audio
+    from voicelab.config import AudioConfig
+
+    p = check_upload(path, extensions)
+    try:
+        info = sf.info(str(p))
+    except (RuntimeError, sf.LibsndfileError) as e:
+        if p.suffix.lower() in SNDFILE_EXTENSIONS:  # these libsndfile must read itself
+            raise VoicelabError(f"{p.name} is not a readable audio file ({str(e).split(': ')[-1]}): "
+                                "record or export it again") from None
+        info = None  # mp3, m4a ...: decoded through ffmpeg below
+    if info is not None and info.channels > MAX_CHANNELS:
+        raise VoicelabError(f"{p.name}: its header claims {info.channels} channels: the file is "
+                            "damaged or not a recording; export it again as mono or stereo WAV")
+    load_audio(p, max_seconds=AudioConfig().max_input_hours * 3600)
     return p
 
 

@@ -13,7 +13,9 @@ the quality report with its plain-language warnings.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from voicelab.errors import VoicelabError
 from voicelab.listfile import Entry, read_list, write_list
 from voicelab.ui.common import (
     AUDIO_EXTENSIONS,
-    check_upload,
+    check_audio,
     copy_into,
     friendly,
     quiet,
@@ -75,7 +77,7 @@ def save_take(voice: Voice, recording: str | None, index: int, prompts: list[str
     """Save a microphone take for prompt `index` into raw/ and record its text in takes.list."""
     if not recording:
         raise VoicelabError("nothing recorded yet: press the microphone button, read, then stop")
-    src = check_upload(recording)
+    src = check_audio(recording)
     if not prompts or index >= len(prompts):
         text = ""
         stem = "take"
@@ -96,13 +98,50 @@ def next_prompt(voice: Voice, prompts: list[str]) -> int:
 
 
 def add_uploads(voice: Voice, files: list[str] | None) -> list[Path]:
-    """Copy uploaded audio files into raw/ (type and size checked first, all or none)."""
+    """Copy uploaded audio files into raw/ (each decoded and checked first: all or none)."""
     if not files:
         raise VoicelabError("choose one or more audio files to upload first")
-    checked = [check_upload(f) for f in files]
+    checked = [check_audio(f) for f in files]
     from voicelab.audio import pipeline  # torch: imported when used, not at app start
     # store_raw keeps one copy per content and gives every file its own stem (clean/<stem>.wav)
     return [pipeline.store_raw(voice, p) for p in checked]
+
+
+REMOVED = "removed"  # <voice>/removed/: where a recording removed in the UI goes (recoverable)
+
+
+def remove_recordings(voice: Voice, names: list[str]) -> list[str]:
+    """Move raw/<name> (and its cleaned file and report) to <voice>/removed/, on request only.
+
+    raw/ is never changed otherwise; a removed file can be moved back by hand. Takes lose their
+    line in takes.list. Returns the names moved.
+    """
+    if not names:
+        raise VoicelabError("pick the recordings to remove first")
+    files = []
+    for n in names:
+        p = voice.raw / Path(n).name  # names come from our own list: no folders
+        if not p.is_file() or p.suffix.lower() not in AUDIO_EXTENSIONS:
+            raise VoicelabError(f"{n} is not a recording in {voice.raw}: refresh the list")
+        files.append(p)
+    bin_ = voice.root / REMOVED
+    bin_.mkdir(exist_ok=True)
+    stamp_ = time.strftime("%Y%m%d-%H%M%S")
+    for p in files:
+        derived = [voice.clean / f"{p.stem}.wav", voice.clean / f"{p.stem}.report.json"]
+        for f in [p, *derived]:
+            if not f.is_file():
+                continue
+            # a new name per removal: an earlier removed file is never replaced
+            dest, n = bin_ / f"{stamp_}-{f.parent.name}-{f.name}", 2
+            while dest.exists():
+                dest, n = bin_ / f"{stamp_}-{n}-{f.parent.name}-{f.name}", n + 1
+            os.replace(f, dest)
+    gone = {p.resolve() for p in files}
+    takes = read_takes(voice)
+    if any(e.path.resolve() in gone for e in takes):
+        write_list(voice.raw / TAKES_LIST, [e for e in takes if e.path.resolve() not in gone])
+    return [p.name for p in files]
 
 
 # ---------------------------------------------------------------------------- cleaning
@@ -266,6 +305,13 @@ def build(voice_dd: gr.Dropdown) -> None:
     with gr.Row():
         clean_btn = gr.Button("Clean", variant="primary", elem_id="clean-run")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="clean-cancel")
+    with gr.Accordion("Remove recordings", open=False) as remove_box:
+        remove_pick = gr.Dropdown(multiselect=True, label="Recordings to remove",
+                                  elem_id="remove-files",
+                                  info="moved to the voice's removed/ folder, with their cleaned "
+                                  "copies; nothing is deleted")
+        remove_btn = gr.Button("Remove from this voice", variant="stop", elem_id="remove-run")
+        armed = gr.State([])
     pick = gr.Dropdown(label="Show cleaned file", elem_id="clean-pick")
     with gr.Row():
         before = gr.Audio(label="Before", interactive=False, elem_id="clean-before")
@@ -314,6 +360,25 @@ def build(voice_dd: gr.Dropdown) -> None:
         view = clean_view(voice_or_error(name), stem)
         return view.before, view.after, view.before_png, view.after_png, view.report_md
 
+    def remove_choices(name):
+        return gr.Dropdown(choices=raw_files(voice_or_error(name)) if name else [], value=[])
+
+    def on_remove(name, names, armed_names):
+        """Two presses: the first says what will move, the second (same files) moves them."""
+        v = voice_or_error(name)
+        if not names:
+            raise VoicelabError("pick the recordings to remove first")
+        if sorted(names) != sorted(armed_names or []):
+            return (sorted(names), f"Press **Remove from this voice** again to move "
+                    f"{', '.join(names)} (and their cleaned copies) to `{REMOVED}/`.",
+                    gr.skip(), gr.skip(), gr.skip())
+        moved = remove_recordings(v, names)
+        return ([], f"moved {', '.join(moved)} to `{REMOVED}/` (move a file back into raw/ to "
+                "use it again)", *lists(name), remove_choices(name))
+
+    remove_box.expand(quiet(remove_choices, 1), [voice_dd], [remove_pick])
+    remove_btn.click(friendly(on_remove, 5), [voice_dd, remove_pick, armed],
+                     [armed, status, todo, pick, remove_pick])
     take_out = [idx, count, sentence, mic, status, todo, pick]
     save_btn.click(friendly(on_save, len(take_out)), [voice_dd, mic, idx], take_out)
     skip_btn.click(lambda i: on_move(i, +1), [idx], [idx, count, sentence, mic])
@@ -329,3 +394,4 @@ def build(voice_dd: gr.Dropdown) -> None:
         return i, *prompt_view(i, prompts), *lists(name)
 
     voice_dd.change(quiet(on_voice, 5), [voice_dd], [idx, count, sentence, todo, pick])
+    voice_dd.change(quiet(remove_choices, 1), [voice_dd], [remove_pick])

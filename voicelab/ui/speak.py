@@ -22,7 +22,7 @@ import numpy as np
 from voicelab.config import SynthConfig
 from voicelab.errors import VoicelabError
 from voicelab.listfile import read_list
-from voicelab.ui.common import check_upload, friendly, in_voice, quiet, stamp, voice_or_error
+from voicelab.ui.common import check_audio, friendly, in_voice, quiet, stamp, voice_or_error
 from voicelab.ui.progress import CancelFlag, bridge
 from voicelab.ui.quality import check_speech
 from voicelab.workspace import Voice
@@ -128,7 +128,7 @@ def speak(
     if not model.is_file():
         raise VoicelabError(f"{model_rel} is gone: refresh the model list")
     if ref_upload:
-        ref = check_upload(ref_upload)
+        ref = check_audio(ref_upload)
     elif ref_slice:
         ref = in_voice(voice, ref_slice)
     else:

@@ -1,0 +1,78 @@
+"""Record & Clean: uploads are checked before anything is stored; a person can remove one."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicelab.errors import VoicelabError
+from voicelab.ui import record
+from voicelab.workspace import get_voice
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_handlers import DATA  # noqa: E402
+
+
+def _wav(p: Path, channels: int = 1, sr: int = 16000, data_bytes: int | None = None,
+         payload: bytes | None = None) -> Path:
+    """A PCM-16 WAV whose header may claim more than the file holds."""
+    if payload is None:
+        payload = np.random.default_rng(0).normal(0, 3000, 16000).astype("<i2").tobytes()
+    ba = channels * 2
+    size = len(payload) if data_bytes is None else data_bytes
+    p.write_bytes(b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt "
+                  + struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * ba, ba, 16)
+                  + b"data" + struct.pack("<I", size) + payload)
+    return p
+
+
+BAD = {  # issue 16.11: each was stored in raw/ and pre-selected for Clean every time
+    "zero.wav": (lambda p: p.write_bytes(b""), "empty"),
+    "text.wav": (lambda p: p.write_text("not audio at all\n" * 20), "not a readable audio"),
+    "claims-2gb.wav": (lambda p: _wav(p, data_bytes=2**31 - 100), "truncated"),
+    "claims-4h.wav": (lambda p: _wav(p, sr=1000, data_bytes=2 * 1000 * int(4.4 * 3600)), "truncated|hour"),
+    "claims-1000ch.wav": (lambda p: _wav(p, channels=1000, payload=bytes(20000)), "1000 channels"),
+    "silent.wav": (lambda p: _wav(p, payload=bytes(32000)), "silent"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_uploads_are_refused_before_anything_is_stored(tmp_home, tmp_path, name):
+    v = get_voice("up").create()
+    make, why = BAD[name]
+    make(tmp_path / name)
+    with pytest.raises(VoicelabError, match=why):
+        record.add_uploads(v, [str(DATA / "slt_000.wav"), str(tmp_path / name)])
+    assert not any(v.raw.iterdir()), "all or nothing: nothing reached raw/"
+    with pytest.raises(VoicelabError, match=why):
+        record.save_take(v, str(tmp_path / name), 0, ["A sentence."])
+    assert not any(v.raw.iterdir())
+
+
+def test_a_recording_is_removed_only_when_asked_and_can_be_recovered(tmp_home):
+    v = get_voice("rm").create()
+    take = record.save_take(v, str(DATA / "slt_001.wav"), 0, ["She painted the fence."])
+    (up,) = record.add_uploads(v, [str(DATA / "slt_000.wav")])
+    record.clean_files(v, [take.name, up.name], record.cleaning_config(True, 0.5, 60, -20))
+    assert (v.clean / f"{take.stem}.wav").is_file()
+    original = take.read_bytes()
+    assert record.remove_recordings(v, [take.name]) == [take.name]
+    assert not take.exists() and not (v.clean / f"{take.stem}.wav").exists()
+    moved = sorted((v.root / record.REMOVED).iterdir())
+    assert any(p.read_bytes() == original for p in moved), "moved aside, not deleted"
+    assert [p.name for p in moved if p.name.endswith(".report.json")], "its report went along"
+    assert record.raw_files(v) == [up.name] and record.read_takes(v) == []
+    assert up.is_file() and (v.clean / f"{up.stem}.wav").is_file(), "the others are untouched"
+    with pytest.raises(VoicelabError, match="not a recording"):
+        record.remove_recordings(v, [record.TAKES_LIST])
+    with pytest.raises(VoicelabError, match="pick the recordings"):
+        record.remove_recordings(v, [])
+    # a second file of the same name removed later does not replace the first one in removed/
+    shutil.copy(DATA / "slt_001.wav", take)
+    record.remove_recordings(v, [take.name])
+    assert len([p for p in (v.root / record.REMOVED).iterdir() if p.name.endswith("raw-" + take.name)]) == 2
