@@ -46,3 +46,26 @@ def test_cancel_is_an_info_not_an_error(monkeypatch):
         assert _is_skip(friendly(job, 1)())
     assert shown[0][0] == "info" and "slicing cancelled" in shown[0][1]
     assert issubclass(Cancelled, VoicelabError)
+
+
+def test_ui_messages_give_ui_advice_not_cli_flags():
+    """Issue 15.4: the library's messages name CLI flags; the studio says which button."""
+    from voicelab.ui.common import ui_advice
+
+    msgs = [
+        "nothing was changed. Keep the current slices, or re-slice anyway with `slice --force` "
+        "(the old list is kept as a .bak file)",
+        "pause: checkpoint saved at step 12; resume with --resume auto",
+        "run r1 already has checkpoints: add --resume auto to continue it, or choose a new --run "
+        "name (nothing was overwritten)",
+        "restore the files from a backup, or train under a new --run name to start over.",
+        "different architecture (x). Resume with the settings it was started with, start a new "
+        "run with --run NAME, or fine-tune from it with --from (weights only).",
+        "was cut there: the voice may need more training (or raise synth.max_tokens_per_phone)",
+    ]
+    out = [ui_advice(m) for m in msgs]
+    for m in out:
+        assert "--" not in m and "synth." not in m, m
+    assert "tick 're-slice even if typed texts are lost'" in out[0]
+    assert out[1].endswith("press Resume to continue") and "press Resume to continue it" in out[2]
+    assert "type a new run name in the Train tab" in out[3] and out[4].endswith("Train tab.")

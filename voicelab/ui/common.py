@@ -32,6 +32,35 @@ LIST_EXTENSIONS = (".list", ".txt")
 TOAST_S = 15  # long enough to read; not forever, so old messages do not pile up over the page
 
 
+# The library's messages name CLI flags; in the studio the same advice is a button or a box.
+# (pattern, replacement) applied in order by ui_advice(); patterns are loose on purpose so a
+# reworded message still reads right.
+_UI_ADVICE: tuple[tuple[str, str], ...] = (
+    (r"re-slice anyway with `?slice --force`?", "tick 're-slice even if typed texts are lost' and "
+     "press Slice again"),
+    (r"`?(?:python -m voicelab )?slice --force`?", "the 're-slice even if typed texts are lost' box"),
+    (r"(?:resume|continue) with `?--resume auto`?", "press Resume to continue"),
+    (r"(?:add|use|with) `?--resume auto`?", "press Resume"),
+    (r"`?--resume auto`?", "Resume"),
+    (r"(?:choose|give|train under|under) (?:a new|another) `?--run`? (?:name|NAME)",
+     "type a new run name in the Train tab"),
+    (r"start a new run with `?--run NAME`?", "type a new run name in the Train tab"),
+    (r",? or fine-tune from it with `?--from`? \(weights only\)", ""),
+    (r"\s*\(or raise synth\.max_tokens_per_phone\)", ""),
+    (r"\s*\(or raise audio\.max_input_hours\)", ""),
+    (r"`?--set train\.device=cpu`?", "Device 'cpu' in the Train tab's Key settings"),
+)
+
+
+def ui_advice(message: str) -> str:
+    """`message` with CLI advice (flags, --set keys) turned into what to do in the studio."""
+    import re
+
+    for pattern, repl in _UI_ADVICE:
+        message = re.sub(pattern, repl, message)
+    return message
+
+
 def friendly(fn: F, n_outputs: int) -> F:
     """Wrap a handler so a VoicelabError becomes a toast and its `n_outputs` outputs keep what
     they showed (`gr.skip()`).
@@ -55,7 +84,7 @@ def friendly(fn: F, n_outputs: int) -> F:
         except Cancelled as e:
             gr.Info(str(e), duration=TOAST_S)
         except VoicelabError as e:
-            gr.Warning(str(e), duration=TOAST_S)
+            gr.Warning(ui_advice(str(e)), duration=TOAST_S)
         skips = tuple(gr.skip() for _ in range(n_outputs))
         return skips[0] if n_outputs == 1 else skips
 

@@ -22,7 +22,15 @@ import numpy as np
 from voicelab.config import SynthConfig
 from voicelab.errors import VoicelabError
 from voicelab.listfile import read_list
-from voicelab.ui.common import check_audio, friendly, in_voice, quiet, stamp, voice_or_error
+from voicelab.ui.common import (
+    check_audio,
+    friendly,
+    in_voice,
+    quiet,
+    stamp,
+    ui_advice,
+    voice_or_error,
+)
 from voicelab.ui.progress import CancelFlag, bridge
 from voicelab.ui.quality import check_speech
 from voicelab.workspace import Voice
@@ -149,7 +157,8 @@ def speak(
     io.write_wav(out, wav, int(sr))
     check = check_speech(text, wav, int(sr), float(speed))
     return SpeakResult(str(out), int(sr), len(wav) / float(sr), gen,
-                       getattr(result, "seed", None), tuple(getattr(result, "warnings", ())),
+                       getattr(result, "seed", None),
+                       tuple(ui_advice(w) for w in getattr(result, "warnings", ())),
                        check.warnings)
 
 

@@ -30,7 +30,7 @@ from voicelab.config import (
 from voicelab.errors import ConfigError, VoicelabError
 from voicelab.training import runfiles
 from voicelab.ui import jobs
-from voicelab.ui.common import fmt_duration, friendly, quiet, stamp, voice_or_error
+from voicelab.ui.common import fmt_duration, friendly, quiet, stamp, ui_advice, voice_or_error
 from voicelab.ui.plots import CACHE, curve_figure, curves
 from voicelab.workspace import Voice
 
@@ -451,9 +451,10 @@ def state_markdown(view: jobs.RunView) -> str:
         "crashed": "**The trainer stopped unexpectedly.**",
     }
     text = f"Run `{view.run}`: {words.get(view.state, view.state)}"
-    error = view.error.strip()
-    if view.message and view.message not in error:
-        text += f"\n\n{view.message}"
+    error = ui_advice(view.error.strip())
+    message = ui_advice(view.message)
+    if message and message not in error:
+        text += f"\n\n{message}"
     if error:
         # a quoted block, not inline code: the cause itself may contain backticks
         text += "\n\n**Cause:**\n\n" + "\n".join(f"> {line}" for line in error[:1500].splitlines())
