@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent / "assets"  # the real clips every test may use
 FIXTURES = Path(os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"))
 SPEECH = FIXTURES / "speech"
 
@@ -37,7 +37,7 @@ def long_take(speech_dir: Path) -> Path:
 @pytest.fixture
 def mini_list() -> Path:
     """tests/assets/mini.list: three short real utterances with their text (always present)."""
-    return DATA / "mini.list"
+    return ASSETS / "mini.list"
 
 
 @pytest.fixture
