@@ -14,7 +14,7 @@ from voicelab.audio.world import WorldFeatures, analyze, feature_dim, num_frames
 from voicelab.config import WorldConfig, load_config
 from voicelab.errors import ConfigError, VoicelabError
 
-from tests.conftest import DATA
+from tests.conftest import ASSETS as DATA
 
 CFG = WorldConfig()
 
