@@ -10,6 +10,7 @@ from voicelab.ui import record, slice, speak, train, voice
 # Messages the launcher learned after the Blocks were built (e.g. "no share link"); shown in a
 # banner to every browser that loads the page afterwards.
 NOTICES: list[str] = []
+CACHE_MAX_AGE_S = 6 * 3600
 
 
 def notices_markdown() -> gr.Markdown:
@@ -19,7 +20,10 @@ def notices_markdown() -> gr.Markdown:
 
 def build_app() -> gr.Blocks:
     """The whole studio. Launching is app.py's job (voicelab.ui.launch)."""
-    with gr.Blocks(title="voicelab", analytics_enabled=False) as demo:
+    # delete_cache: a studio left open for days drops served files (uploads, synthesized audio)
+    # older than CACHE_MAX_AGE_S, checked hourly; launch removes the whole cache when it closes
+    with gr.Blocks(title="voicelab", analytics_enabled=False,
+                   delete_cache=(3600, CACHE_MAX_AGE_S)) as demo:  # fmt: skip
         gr.Markdown(
             f"# voicelab {__version__}\n"
             "Clone a voice from a minute of speech: **Voice** -> **Record & Clean** -> "
