@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import gradio as gr
 import pandas as pd
 import pytest
 
@@ -236,7 +237,7 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
     run_dir = v.run_dir("r1")
     assert _until(lambda: len(runfiles.read_metrics(run_dir)) >= 3)
     out = train.poll("t", "r1", {})
-    state_md, prog, *_rest, last = out
+    state_md, prog, last = out.state, out.progress, out.last
     assert "Training" in state_md or "Starting" in state_md
     loss_fig, lr_fig, seen = train.poll_plots("t", "r1", {})
     n_seen = seen["key"][1]
@@ -248,17 +249,20 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
     assert "step" in prog
     # a second poll with nothing new skips the unchanged outputs
     again = train.poll("t", "r1", last)
-    assert len(again) == 11
+    assert again.last["run"] == last["run"]
     with pytest.raises(VoicelabError, match="no checkpoint yet"):
         train.start("t", "r2", "tiny", vals, resume=True, prefix=FAKE)
+    live = train.poll("t", "r1", {}).last
     assert "pause requested" in train.control("t", "r1", "pause")
     assert jobs.wait(run_dir, 30) == 3
+    paused = train.poll("t", "r1", live)
+    assert paused.message == "", "the 'pause requested' line is cleared once the run paused"
+    assert "Paused" in paused.state
     rows = train.checkpoint_rows(run_dir)
     assert rows and rows[0][2].startswith("step-") and "latest" in rows[0][5]
     label = train.resume_label(rows)
     assert rows[0][2] in label and f"step {rows[0][0]}" in label
-    state_md = train.poll("t", "r1", last)[0]
-    assert "Paused" in state_md
+    assert "Paused" in train.poll("t", "r1", last).state
     msg = train.start("t", "r1", "tiny", vals, resume=True, prefix=FAKE + ["--set", "delay=0.05"])
     assert "resuming" in msg
     assert _until(lambda: jobs.run_view(run_dir).step > rows[0][0])
@@ -269,8 +273,10 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
 def test_poll_is_quiet_while_a_run_name_is_typed(tmp_home):
     _voice_with_slices("q")
     out = train.poll("q", "bad name!", {})
-    assert len(out) == 11
-    assert train.poll(None, None, None)[-1] == {}
+    assert out.state == gr.skip() and out.message == gr.skip() and out.last == {}
+    assert train.poll(None, None, None).last == {}
+    comps = {f: object() for f in train.POLL_FIELDS}
+    assert set(out.updates(comps)) == set(comps.values()), "every field reaches its component"
 
 
 def test_start_needs_slices(tmp_home):

@@ -469,12 +469,43 @@ def latest_sample(run_dir: Path) -> str | None:
     return str(wavs[-1]) if wavs else None
 
 
-def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
+@dataclass(frozen=True)
+class PollView:
+    """What one poll of the Train tab updates, by name (each a value or `gr.skip()`).
+
+    `updates(components)` maps the names to the tab's components, so nothing depends on the
+    order of an output list.
+    """
+
+    state: Any
+    progress: Any
+    sample: Any
+    checkpoints: Any
+    log: Any
+    resume_info: Any
+    start: Any
+    pause: Any
+    resume: Any
+    stop: Any
+    message: Any  # cleared when the run moved on (a "pause requested" line is stale then)
+    last: dict  # what was shown, for the next poll's comparison
+
+    def updates(self, components: dict[str, Any]) -> dict[Any, Any]:
+        return {c: getattr(self, name) for name, c in components.items()}
+
+
+POLL_FIELDS = tuple(f for f in PollView.__dataclass_fields__)
+
+
+def _skipped(last: dict) -> PollView:
+    return PollView(**{f: gr.skip() for f in POLL_FIELDS if f != "last"}, last=last)
+
+
+def poll(voice_name: str | None, run: str | None, last: dict | None) -> PollView:
     """Everything the Train tab shows about `run`; unchanged outputs are `gr.skip()`ped.
 
-    Returns (state_md, progress_html, sample, checkpoints_df, log, resume_md, 4 buttons, new
-    `last`). The plots have their own, slower refresh (`poll_plots`): drawing them is the one
-    costly part, and the status must stay quick while a trainer has the CPU.
+    The plots have their own, slower refresh (`poll_plots`): drawing them is the one costly
+    part, and the status must stay quick while a trainer has the CPU.
     """
     last = dict(last or {})
     try:
@@ -482,7 +513,7 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
         run_dir = v.run_dir(run or "")
     except VoicelabError:
         # no voice yet, or a run name still being typed: the timer must not toast every 2 s
-        return (*([gr.skip()] * 10), last)
+        return _skipped(last)
     view = jobs.run_view(run_dir)
     ckpt_key = sorted(
         (p.name, p.stat().st_mtime) for p in (run_dir / runfiles.CHECKPOINTS).glob("step-*.pt")
@@ -490,13 +521,15 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
     fresh: dict[str, Any] = {
         "run": str(run_dir),
         "state": state_markdown(view),
+        "state_name": view.state,
         "progress": progress_html(view),
         "sample": latest_sample(run_dir),
         "ckpts": repr(ckpt_key),
         "log": jobs.log_tail(run_dir, 30),
         "alive": view.alive,
     }
-    changed = {k for k, val in fresh.items() if last.get(k) != val or last.get("run") != fresh["run"]}
+    same_run = last.get("run") == fresh["run"]
+    changed = {k for k, val in fresh.items() if last.get(k) != val or not same_run}
 
     def out(key: str, make):  # build an output only when its input changed
         return make() if key in changed else gr.skip()
@@ -509,19 +542,24 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> tuple:
         return rows_box["r"]
 
     busy = view.alive
-    result = (
-        out("state", lambda: fresh["state"]),
-        out("progress", lambda: fresh["progress"]),
-        out("sample", lambda: fresh["sample"]),
-        out("ckpts", lambda: pd.DataFrame(rows(), columns=CKPT_HEADERS)),
-        out("log", lambda: fresh["log"]),
-        out("ckpts", lambda: resume_label(rows())),
-        out("alive", lambda: gr.Button(interactive=not busy)),  # start
-        out("alive", lambda: gr.Button(interactive=busy)),  # pause
-        out("alive", lambda: gr.Button(interactive=not busy)),  # resume
-        out("alive", lambda: gr.Button(interactive=busy)),  # stop
+    # the run moved on (paused, stopped, finished, failed): a "pause requested" or "started"
+    # line above is stale; the state line says what happened
+    moved_on = (same_run and "state_name" in last and last["state_name"] != view.state
+                and view.state not in jobs.LIVE_STATES)
+    return PollView(
+        state=out("state", lambda: fresh["state"]),
+        progress=out("progress", lambda: fresh["progress"]),
+        sample=out("sample", lambda: fresh["sample"]),
+        checkpoints=out("ckpts", lambda: pd.DataFrame(rows(), columns=CKPT_HEADERS)),
+        log=out("log", lambda: fresh["log"]),
+        resume_info=out("ckpts", lambda: resume_label(rows())),
+        start=out("alive", lambda: gr.Button(interactive=not busy)),
+        pause=out("alive", lambda: gr.Button(interactive=busy)),
+        resume=out("alive", lambda: gr.Button(interactive=not busy)),
+        stop=out("alive", lambda: gr.Button(interactive=busy)),
+        message="" if moved_on else gr.skip(),
+        last=fresh,
     )
-    return (*result, fresh)
 
 
 CKPT_HEADERS = ["step", "stage", "file", "saved", "losses", "note"]
@@ -622,14 +660,20 @@ def build(voice_dd: gr.Dropdown) -> None:
     def on_resume(name, r, p, *values):
         return start(name, r, p, list(values), resume=True), {}
 
-    poll_outs = [state_md, prog, sample, ckpts, log, resume_md,
-                 start_btn, pause_btn, resume_btn, stop_btn, last]
+    poll_outs = dict(state=state_md, progress=prog, sample=sample, checkpoints=ckpts, log=log,
+                     resume_info=resume_md, start=start_btn, pause=pause_btn, resume=resume_btn,
+                     stop=stop_btn, message=message, last=last)
+    assert set(poll_outs) == set(POLL_FIELDS), "every PollView field has its component"
     start_btn.click(friendly(on_start, 2), [voice_dd, run, preset, *inputs], [message, last])
     resume_btn.click(friendly(on_resume, 2), [voice_dd, run, preset, *inputs], [message, last])
     pause_btn.click(friendly(lambda n, r: control(n, r, "pause"), 1), [voice_dd, run], [message])
     stop_btn.click(friendly(lambda n, r: control(n, r, "stop"), 1), [voice_dd, run], [message])
     # show_progress="hidden": the poll must not flash a spinner over the plots every 2 s
-    timer.tick(quiet(poll, len(poll_outs)), [voice_dd, run, last], poll_outs, show_progress="hidden",
+    def on_poll(name, r, seen):
+        return poll(name, r, seen).updates(poll_outs)
+
+    timer.tick(quiet(on_poll, len(poll_outs)), [voice_dd, run, last], list(poll_outs.values()),
+               show_progress="hidden",
                api_name="train_poll")
     plot_timer.tick(quiet(poll_plots, 3), [voice_dd, run, seen], [loss_plot, lr_plot, seen],
                     show_progress="hidden", api_name="train_plots")
