@@ -46,7 +46,8 @@ def test_fixture_clips_align_to_their_text(speech_dir: Path, voice: str) -> None
         n = world_frames(len(wav), sr)
         a = align(wav, sr, text, n_frames=n)
         _check_against_text(a, text)
-        assert a.ids == ab.to_ids(a.phones) and len(a.word_pos) == len(a.phones)
+        assert a.ids == ab.to_ids(a.phones) and len(a.word_pos) == len(a.stress) == len(a.phones)
+        assert [(x != ab.ST_NONE) for x in a.stress] == [p in ab.VOWELS for p in a.phones]
         assert a.durations.dtype.kind == "i" and a.durations.sum() == n and a.durations.min() >= 1
         assert np.array_equal(a.states.sum(axis=1), a.durations) and a.states.shape[1] == 3
         assert len(a.frame_phone_index()) == len(a.frame_states()) == n
@@ -89,11 +90,19 @@ def test_oov_words_are_aligned_with_espeak_phones(speech_dir: Path) -> None:
 
 
 def test_wrong_transcript_is_rejected_with_a_reason(speech_dir: Path) -> None:
-    wav, sr, _ = _clip(speech_dir, "flite_rms", 0)
+    wav, sr, text = _clip(speech_dir, "flite_rms", 0)
     for index in (3, 7):  # other sentences of about the same length
         _, _, other = _clip(speech_dir, "flite_rms", index)
         with pytest.raises(AlignmentError, match="transcript does not match"):
             align(wav, sr, other)
+    wav, sr, text = _clip(speech_dir, "flite_slt", 0)
+    assert text == "The morning train left the station a few minutes early."
+    with pytest.raises(AlignmentError, match="does not match the audio near 2"):
+        align(wav, sr, "The morning train left the station a few early.")  # "minutes" missing
+    with pytest.raises(AlignmentError, match="at the word 'bus'"):
+        align(wav, sr, "The morning bus left the station a few minutes early.")
+    with pytest.raises(AlignmentError, match="no path"):
+        align(wav, sr, "The morning train left the station a few minutes early today.")
 
 
 def test_silence_noise_music_and_short_clips_are_rejected() -> None:

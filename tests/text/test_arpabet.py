@@ -10,8 +10,8 @@ from voicelab.text import arpabet as ab
 
 def test_symbol_table_is_pinned() -> None:
     # changing the table invalidates every CPU-path model: bump SYMBOLS_VERSION and this hash
-    assert ab.SYMBOLS_VERSION == 1
-    assert ab.symbols_hash() == "a1a6206ed30aad9a"
+    assert ab.SYMBOLS_VERSION == 2
+    assert ab.symbols_hash() == "dc87292e56582fc9"
     assert (
         ab.SYMBOLS[ab.PAD_ID] == "_"
         and ab.SYMBOLS[ab.SIL_ID] == "SIL"
@@ -37,6 +37,26 @@ def test_sentence_phones_pauses_and_word_positions() -> None:
     assert [w.key for w in seq.words] == ["the", "cat", "sat", "a", "dog", "ran"]
     assert all(seq.phones[w.start : w.end] == list(ab.cmudict()[w.key][0]) for w in seq.words)
     assert len(seq.phones) == len(seq.ids) == len(seq.word_pos)
+
+
+def test_stress_in_context() -> None:
+    seq = ab.text_to_phones("The tomatoes of Zorblax")
+    assert len(seq.stress) == len(seq.phones)
+    by_word = {w.key: seq.stress[w.start : w.end] for w in seq.words}
+    # function words unstressed; toMAtoes; consonants and pauses carry no stress
+    assert by_word["the"] == [ab.ST_NONE, ab.ST_UNSTRESSED]
+    assert by_word["of"] == [ab.ST_UNSTRESSED, ab.ST_NONE]
+    assert [x for x in by_word["tomatoes"] if x] == [
+        ab.ST_UNSTRESSED,
+        ab.ST_PRIMARY,
+        ab.ST_UNSTRESSED,
+    ]
+    assert ab.ST_PRIMARY in by_word["zorblax"]  # OOV words too
+    for p, x in zip(seq.phones, seq.stress, strict=True):
+        assert (x != ab.ST_NONE) == (p in ab.VOWELS)
+    # a pronunciation with another vowel count: the pattern is stretched over the vowels
+    assert ab.phone_stress(("K", "AE", "T"), ()) == [0, ab.ST_UNSTRESSED, 0]
+    assert ab.phone_stress(("AH", "B", "AW", "T"), (3,)) == [3, 0, 3, 0]
 
 
 def test_pause_rules() -> None:

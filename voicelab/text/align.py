@@ -37,9 +37,25 @@ ALIGN_SAMPLE_RATE = 16000  # pocketsphinx's en-us model
 FRAME_SHIFT_S = 0.01  # pocketsphinx's frame rate (100 frames/s) = the CPU path's frame rate
 MIN_PAUSE_MS = 50.0  # an inter-word silence at least this long is kept as SP
 MIN_SCORE = -2.5  # reject below this log-likelihood ratio per frame (benchmarks/results/align.md)
+# ... or when one word scores below this (a misread / substituted word; right transcripts: >= -5.5)
+MIN_WORD_SCORE = -6.0
+# ... or a silence stretch below this (speech the transcript lacks; right transcripts: >= -3.6)
+MIN_PAUSE_SCORE = -5.0
 _SENSCR_SHIFT = 10  # pocketsphinx hmm.h: senone scores are shifted right by this
 TOPN = 2  # Gaussians scored per codebook (pocketsphinx default 4)
 N_STATES = 3  # emitting states per phone in pocketsphinx's en-us model
+
+ALIGNER_VERSION = 1  # bump when the same clip + text could align differently
+
+
+def settings() -> dict:
+    """Everything that changes an alignment: put it in a cache key (with arpabet.symbols_hash())."""
+    return {
+        "version": ALIGNER_VERSION, "topn": TOPN, "min_pause_ms": MIN_PAUSE_MS,
+        "min_score": MIN_SCORE, "min_word_score": MIN_WORD_SCORE,
+        "min_pause_score": MIN_PAUSE_SCORE,
+    }  # fmt: skip
+
 
 _lock = threading.Lock()
 
@@ -53,6 +69,7 @@ class Alignment:
     """Phones of one clip with their durations in 10 ms frames.
 
     phones [P] (SIL first and last, SP at pauses), ids [P], word_pos [P] (arpabet.WORD_POS),
+    stress [P] (arpabet.STRESS: the word's espeak stress on the aligned variant's vowels),
     durations [P] int64 (>= 1 each; sums to n_frames when it was given), states [P, 3] int64
     frames per HMM state (rows sum to durations), words [W] spans into phones, score: confidence
     (log-likelihood ratio per speech frame vs the best senone of each frame; near 0 = good),
@@ -63,12 +80,15 @@ class Alignment:
     phones: list[str]
     ids: list[int]
     word_pos: list[int]
+    stress: list[int]
     durations: np.ndarray
     states: np.ndarray
     words: list[ab.WordSpan]
     score: float
     speech_frames: int
     word_scores: np.ndarray  # [W] the same log-likelihood ratio per frame, word by word
+    pause_scores: np.ndarray  # [S] the same for each silence / noise stretch the aligner put in
+    pause_starts: np.ndarray  # [S] where each stretch starts (frames of the aligner's timeline)
 
     @property
     def n_frames(self) -> int:
@@ -93,8 +113,23 @@ def world_frames(n_samples: int, sr: int, frame_period_ms: float = 10.0) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+class _Aligner:
+    """The alignment decoder and the out-of-dictionary words already taught to it."""
+
+    def __init__(self, decoder) -> None:
+        self.d = decoder
+        self.added: dict[str, tuple[str, ...]] = {}
+
+    def add_words(self, prons: dict[str, tuple[str, ...]]) -> None:
+        """Teach the decoder the espeak pronunciations of the text's out-of-dictionary words."""
+        for word, pron in prons.items():
+            if word not in self.added:  # espeak is deterministic: one pronunciation per word
+                self.d.add_word(word, " ".join(pron), True)
+                self.added[word] = pron
+
+
 @functools.lru_cache(maxsize=1)
-def _decoder():
+def _aligner() -> _Aligner:
     """One alignment decoder per process (no language model; loaded once, ~1 s)."""
     try:
         from pocketsphinx import Decoder
@@ -104,21 +139,8 @@ def _decoder():
         ) from None
     # topn=2 (of the model's default 4) Gaussians per codebook: about twice as fast, the same
     # boundaries to within a frame on the fixtures (benchmarks/results/align.md)
-    return Decoder(samprate=ALIGN_SAMPLE_RATE, loglevel="FATAL", bestpath=False, lm=None, topn=TOPN)
-
-
-_added: dict[str, tuple[str, ...]] = {}
-
-
-def _add_words(d, prons: dict[str, tuple[str, ...]]) -> None:
-    """Teach the aligner the espeak pronunciations of the text's out-of-dictionary words."""
-    for word, pron in prons.items():
-        if _added.get(word) == pron:
-            continue
-        if word in _added:  # pragma: no cover - espeak is deterministic
-            continue
-        d.add_word(word, " ".join(pron), True)
-        _added[word] = pron
+    d = Decoder(samprate=ALIGN_SAMPLE_RATE, loglevel="FATAL", bestpath=False, lm=None, topn=TOPN)
+    return _Aligner(d)
 
 
 def _decode(d, pcm: bytes) -> None:
@@ -168,6 +190,8 @@ def align(
     n_frames: int | None = None,
     min_pause_ms: float = MIN_PAUSE_MS,
     min_score: float = MIN_SCORE,
+    min_word_score: float = MIN_WORD_SCORE,
+    min_pause_score: float = MIN_PAUSE_SCORE,
 ) -> Alignment:
     """Align English speech to its transcript.
 
@@ -186,8 +210,9 @@ def align(
             f"(needs >= {N_STATES * n_text_phones * FRAME_SHIFT_S:.2f} s); check the transcript"
         )
     with _lock:  # the decoders are stateful: one utterance at a time
-        d = _decoder()
-        _add_words(d, seq.prons)
+        aligner = _aligner()
+        aligner.add_words(seq.prons)
+        d = aligner.d
         d.set_align_text(seq.align_text())
         _decode(d, pcm)
         if d.hyp() is None:
@@ -203,38 +228,72 @@ def align(
         ]
         # scores are in log base 1.0001 units, shifted by SENSCR_SHIFT (10 bits)
         to_ln = float(d.get_logmath().log_to_ln(1 << _SENSCR_SHIFT))
-    return _build(seq, segs, to_ln, n_frames, min_pause_ms, min_score)
+    a = _build(seq, segs, to_ln, n_frames, min_pause_ms)
+    if a.score < min_score:
+        raise AlignmentError(
+            f"the transcript does not match the audio: alignment score {a.score:.2f} per frame is "
+            f"below {min_score:.2f}; check the text of this clip (or that it is speech)"
+        )
+    worst = int(np.argmin(a.word_scores))
+    if a.word_scores[worst] < min_word_score:
+        raise AlignmentError(
+            f"the transcript does not match the audio at the word {a.words[worst].key!r} (score "
+            f"{a.word_scores[worst]:.2f} per frame, below {min_word_score:.2f}); check the text"
+        )
+    if a.pause_scores.size and a.pause_scores.min() < min_pause_score:
+        k = int(np.argmin(a.pause_scores))
+        raise AlignmentError(
+            f"the transcript does not match the audio near {a.pause_starts[k] * FRAME_SHIFT_S:.1f} "
+            f"s: there is speech there that no word of the transcript covers (it scores "
+            f"{a.pause_scores[k]:.2f} per frame as silence, below {min_pause_score:.2f}); check "
+            "the text"
+        )
+    return a
 
 
-def _build(seq, segs, to_ln, n_frames, min_pause_ms, min_score) -> Alignment:
+def _build(seq, segs, to_ln, n_frames, min_pause_ms) -> Alignment:
     """Aligned words + fillers -> the Alignment (pauses, >= 1 frame, n_frames)."""
     min_pause = max(1, int(round(min_pause_ms / 1000.0 / FRAME_SHIFT_S)))
     phones: list[str] = []
     pos: list[int] = []
+    stress: list[int] = []
     states: list[list[int]] = []
     words: list[ab.WordSpan] = []
     gap = np.zeros(N_STATES, dtype=np.int64)  # filler frames since the last word, per state
     speech_score = 0
     speech_frames = 0
     word_scores: list[float] = []
+    pause_scores: list[float] = []  # per filler stretch (leading, between words, trailing)
+    pause_starts: list[int] = []
+    gap_score = 0
+    cursor = 0  # frames seen so far
     wi = 0
     for name, ph in segs:
         if _is_filler(name):
-            for _, _, st in ph:
+            if not gap.any():
+                pause_starts.append(cursor)
+            for _, pscore, st in ph:
                 gap[: len(st)] += np.asarray(st[:N_STATES])
+                gap_score += pscore
+                cursor += sum(st)
             continue
         key = name.split("(")[0]
         if wi >= len(seq.words) or key != seq.words[wi].key:  # pragma: no cover - grammar is linear
             raise AlignmentError(f"the aligner returned an unexpected word {name!r}")
+        cursor += sum(sum(st) for _, _, st in ph)
         if not words:  # leading silence
             phones.append(ab.SIL), pos.append(ab.POS_NONE), states.append(list(gap))
+            stress.append(ab.ST_NONE)
         elif gap.sum() >= min_pause:
             phones.append(ab.SP), pos.append(ab.POS_NONE), states.append(list(gap))
+            stress.append(ab.ST_NONE)
         elif gap.sum() > 0:  # too short for a pause: split between the neighbours
             g = int(gap.sum())
             states[-1][-1] += g // 2
             ph = [(ph[0][0], ph[0][1], [ph[0][2][0] + g - g // 2] + list(ph[0][2][1:]))] + ph[1:]
-        gap[:] = 0
+        if gap.sum():
+            pause_scores.append(gap_score * to_ln / gap.sum())
+        gap[:], gap_score = 0, 0
         start = len(phones)
         w_score, w_frames = 0, 0
         for pname, pscore, st in ph:
@@ -247,11 +306,16 @@ def _build(seq, segs, to_ln, n_frames, min_pause_ms, min_score) -> Alignment:
         speech_frames += w_frames
         word_scores.append(w_score * to_ln / max(w_frames, 1))
         pos.extend(ab.word_positions(len(ph)))
-        words.append(ab.WordSpan(key, start, len(phones), oov=seq.words[wi].oov))
+        pattern = seq.words[wi].stress
+        stress.extend(ab.phone_stress(phones[start:], pattern))
+        words.append(ab.WordSpan(key, start, len(phones), seq.words[wi].oov, pattern))
         wi += 1
     if wi != len(seq.words):  # pragma: no cover - grammar is linear
         raise AlignmentError("the aligner dropped words of the transcript; check the text")
     phones.append(ab.SIL), pos.append(ab.POS_NONE), states.append(list(gap))
+    stress.append(ab.ST_NONE)
+    if gap.sum():
+        pause_scores.append(gap_score * to_ln / gap.sum())
 
     st = np.asarray(states, dtype=np.int64)  # [P, 3]
     _fix_edges(st)
@@ -262,15 +326,12 @@ def _build(seq, segs, to_ln, n_frames, min_pause_ms, min_score) -> Alignment:
     # log-likelihood per frame relative to the best senone of each frame (pocketsphinx normalises
     # senone scores per frame), i.e. a ratio against an unconstrained recogniser, in nats
     score = speech_score * to_ln / max(speech_frames, 1)
-    if score < min_score:
-        raise AlignmentError(
-            f"the transcript does not match the audio: alignment score {score:.2f} per frame is "
-            f"below {min_score:.2f}; check the text of this clip (or that it is speech)"
-        )
     return Alignment(
-        phones=phones, ids=ab.to_ids(phones), word_pos=pos, durations=dur, states=st,
+        phones=phones, ids=ab.to_ids(phones), word_pos=pos, stress=stress, durations=dur, states=st,
         words=words, score=score, speech_frames=speech_frames,
         word_scores=np.asarray(word_scores, dtype=np.float64),
+        pause_scores=np.asarray(pause_scores, dtype=np.float64),
+        pause_starts=np.asarray(pause_starts[: len(pause_scores)], dtype=np.int64),
     )  # fmt: skip
 
 

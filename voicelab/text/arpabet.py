@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from voicelab.errors import VoicelabError
 
-SYMBOLS_VERSION = 1
+SYMBOLS_VERSION = 2  # 2: + the per-phone STRESS feature
 
 PAD = "_"
 SIL = "SIL"  # leading / trailing silence
@@ -61,10 +61,18 @@ WORD_POS = ("none", "begin", "middle", "end", "single")
 POS_NONE, POS_BEGIN, POS_MIDDLE, POS_END, POS_SINGLE = range(5)
 NUM_WORD_POS = len(WORD_POS)
 
+# per-phone lexical stress, in context (espeak-ng's: function words come out unstressed)
+STRESS = ("none", "unstressed", "secondary", "primary")  # none = consonant or pause
+ST_NONE, ST_UNSTRESSED, ST_SECONDARY, ST_PRIMARY = range(4)
+NUM_STRESS = len(STRESS)
+VOWELS = frozenset(
+    ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
+)
+
 
 def symbols_hash() -> str:
-    """A short hash of the symbol table and the word-position values (pinned in the tests)."""
-    text = "\n".join(SYMBOLS) + "\n#\n" + "\n".join(WORD_POS)
+    """A short hash of the symbol table, word-position and stress values (pinned in the tests)."""
+    text = "\n".join(SYMBOLS) + "\n#\n" + "\n".join(WORD_POS) + "\n#\n" + "\n".join(STRESS)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
@@ -187,6 +195,46 @@ def _espeak_prons(words: list[str]) -> dict[str, tuple[str, ...]]:
     return {w: _oov_cache[w] for w in words}
 
 
+def _ipa_stress(ipa: str) -> tuple[int, ...]:
+    """One espeak word ('t|ə|m|ˈeɪ|ɾ|oʊ|z') -> the stress of each vowel it maps to (1, 3, 1)."""
+    out: list[int] = []
+    for chunk in ipa.split("|"):
+        level = ST_PRIMARY if "ˈ" in chunk else ST_SECONDARY if "ˌ" in chunk else ST_UNSTRESSED
+        for k, _ in enumerate(v for v in ipa_to_arpabet(chunk)[0] if v in VOWELS):
+            out.append(level if k == 0 else ST_UNSTRESSED)  # 'aɪɚ' -> AY ER: the mark is AY's
+    return tuple(out)
+
+
+def _stress_patterns(keys: list[str]) -> list[tuple[int, ...]]:
+    """Per word, the stress of its vowels as espeak-ng reads the words *in context* (so "the",
+    "a", "of" come out unstressed). One espeak call; per-word calls when espeak splits words."""
+    from voicelab.text.english import espeak_words
+
+    lines = espeak_words([" ".join(keys)])
+    ipa_words = lines[0] if lines else []
+    if len(ipa_words) != len(keys):  # espeak split or joined a word: read them one by one
+        ipa_words = ["|".join(w) for w in espeak_words(keys)]
+    return [_ipa_stress(w) for w in ipa_words]
+
+
+def phone_stress(pron: tuple[str, ...] | list[str], pattern: tuple[int, ...]) -> list[int]:
+    """Per-phone STRESS of one word's phones given its vowels' stress pattern.
+
+    When the dictionary's vowel count differs from espeak's (a different pronunciation), the
+    pattern is stretched over the vowels by position; consonants are ST_NONE.
+    """
+    vowels = [i for i, p in enumerate(pron) if p in VOWELS]
+    out = [ST_NONE] * len(pron)
+    for k, i in enumerate(vowels):
+        if not pattern:
+            out[i] = ST_UNSTRESSED
+        elif len(pattern) == len(vowels):
+            out[i] = pattern[k]
+        else:
+            out[i] = pattern[min(len(pattern) - 1, k * len(pattern) // len(vowels))]
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Text -> phones
 # --------------------------------------------------------------------------------------------
@@ -200,13 +248,15 @@ class WordSpan:
     start: int
     end: int
     oov: bool = False  # True: the dictionary lacks it; `pron` came from espeak-ng
+    stress: tuple[int, ...] = ()  # per vowel, espeak-ng's stress in context (STRESS values)
 
 
 @dataclass
 class PhoneSequence:
     """The model input for one utterance.
 
-    phones [P] ARPAbet / SIL / SP, ids [P], word_pos [P] (WORD_POS index), words [W] spans into
+    phones [P] ARPAbet / SIL / SP, ids [P], word_pos [P] (WORD_POS index), stress [P] (STRESS
+    index: vowels get their word's stress in context, the rest none), words [W] spans into
     phones (pauses belong to no word); prons maps each OOV word key to the pronunciation used
     (the aligner needs it); normalized is the text after number / abbreviation expansion;
     warnings lists what was dropped (never raises for it).
@@ -217,6 +267,7 @@ class PhoneSequence:
     word_pos: list[int]
     words: list[WordSpan]
     normalized: str
+    stress: list[int] = field(default_factory=list)
     prons: dict[str, tuple[str, ...]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -279,6 +330,8 @@ def text_to_phones(text: str) -> PhoneSequence:
         )
     oov = [w for w in items if w is not None and w not in lex]
     prons = _espeak_prons(oov) if oov else {}
+    keys = [w for w in items if w is not None]
+    patterns = _stress_patterns(keys) if keys else []
     for w in dict.fromkeys(oov):
         if not prons[w]:
             warnings.append(f"dropped {w!r}: neither the dictionary nor espeak-ng could read it")
@@ -286,8 +339,12 @@ def text_to_phones(text: str) -> PhoneSequence:
     phones: list[str] = [SIL]
     pos: list[int] = [POS_NONE]
     words: list[WordSpan] = []
+    stress: list[int] = [ST_NONE]
     pending_pause = False
+    wi = -1
     for item in items:
+        if item is not None:
+            wi += 1
         if item is None:
             pending_pause = bool(words)  # no pause before the first word
             continue
@@ -297,18 +354,22 @@ def text_to_phones(text: str) -> PhoneSequence:
         if pending_pause:
             phones.append(SP)
             pos.append(POS_NONE)
+            stress.append(ST_NONE)
             pending_pause = False
         start = len(phones)
         phones.extend(pron)
         pos.extend(word_positions(len(pron)))
-        words.append(WordSpan(item, start, len(phones), oov=item not in lex))
+        stress.extend(phone_stress(pron, patterns[wi]))
+        words.append(WordSpan(item, start, len(phones), oov=item not in lex, stress=patterns[wi]))
     if not words:
         raise VoicelabError(
             f"the text has no English words to speak: {text!r}; type the sentence in English words"
         )
     phones.append(SIL)
     pos.append(POS_NONE)
+    stress.append(ST_NONE)
     return PhoneSequence(
+        stress=stress,
         phones=phones,
         ids=to_ids(phones),
         word_pos=pos,
