@@ -3,7 +3,7 @@
 The floors (docs/architecture.md, "Floors"), lowest first; a module may import its own floor and
 the floors below, never one above:
 
-    0  config, errors, fileio, workspace, listfile (the .list format), the package itself
+    0  config, errors, fileio, workspace, listfile (the .list format), devices, the package itself
     1  audio, text, data
     2  models, corpus (builds a corpus from audio + text), base (reads a shipped base's files)
     3  training
@@ -33,6 +33,7 @@ FLOORS: dict[str, int] = {
     "fileio": 0,
     "workspace": 0,
     "listfile": 0,
+    "devices": 0,  # resolve_device: audio features, training and synthesis all pick a device
     "audio": 1,
     "text": 1,
     "data": 1,
