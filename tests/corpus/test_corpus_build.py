@@ -58,7 +58,7 @@ def test_build_from_corpus_list_and_tts(tmp_path, cfg, monkeypatch, capsys):
     args = ["corpus", "--out", str(out), "--ljspeech", str(_ljspeech(tmp_path / "LJ")),
             "--list", str(_user_list(tmp_path)), "--tts-voice", "flite:kal16",
             "--tts-voice", "espeak:cmn+m1", "--max-per-voice", "2", "--preset", "tiny",
-            "--set", "audio.denoise=false"]
+            "--set", "audio.denoise=false", "--wer-clips", "0"]
     assert cli.main(args) == 0, capsys.readouterr().err
     entries = read_list(out / "corpus.list")
     by = {}
@@ -86,7 +86,7 @@ def test_build_from_corpus_list_and_tts(tmp_path, cfg, monkeypatch, capsys):
     # a second run reuses every clip (resumable) and gives the same list
     before = (out / "corpus.list").read_text()
     res = build.build_corpus(out, cfg, corpora={"ljspeech": tmp_path / "LJ"}, lists=[tmp_path / "mine" / "mine.list"],
-                             tts_voices=["flite:kal16", "espeak:cmn+m1"], max_per_voice=2)
+                             tts_voices=["flite:kal16", "espeak:cmn+m1"], max_per_voice=2, wer_clips=0)
     assert res.made == 0 and res.reused == len(entries)
     assert (out / "corpus.list").read_text() == before
 
@@ -133,3 +133,20 @@ def test_real_flite_rate_changes_duration():
 def test_real_espeak_voice():
     audio, sr = tts.synthesize(tts.parse_voice("espeak:en-gb+f2"), "Thank you so much!", tts.Prosody(1.1, 0.95))
     assert sr == 22050 and 0.5 < len(audio) / sr < 3 and np.abs(audio).max() > 0.05
+
+
+@pytest.mark.skipif(tts.program("festival") is None, reason="festival is not installed (apt install festival festvox-kdlpc16k)")
+def test_real_festival_ked_rate_and_pitch():
+    v = tts.parse_voice("festival:ked_diphone")
+    slow, sr = tts.synthesize(v, "Where did you put the keys?", tts.Prosody(rate=0.85))
+    fast, sr2 = tts.synthesize(v, "Where did you put the keys?", tts.Prosody(rate=1.15, pitch=1.1))
+    assert sr == sr2 == 16000
+    assert len(fast) / len(slow) == pytest.approx(0.85 / 1.15, rel=0.1)
+
+
+@pytest.mark.skipif(tts.program("rhvoice") is None or tts.rhvoice_data_dir() is None,
+                    reason="RHVoice is not installed (docs/pretraining.md, set-up for building a corpus)")
+def test_real_rhvoice_voices():
+    assert [v.voice for v in tts.list_voices("rhvoice")] == ["bdl", "clb"]  # slt is never listed
+    audio, sr = tts.synthesize(tts.parse_voice("rhvoice:clb"), "Thank you so much!", tts.Prosody(1.1, 0.95))
+    assert sr == 24000 and 0.5 < len(audio) / sr < 3 and np.abs(audio).max() > 0.05

@@ -120,10 +120,10 @@ def test_every_rendering_of_slt_and_rms_is_a_development_voice(engine, voice):
 @pytest.mark.parametrize("speaker, why", [
     ("flite_awb", "held-out evaluation voice"), ("pico_en-GB", "held-out evaluation voice"),
     ("espeak_mb-us1", "held-out evaluation voice"), ("rhvoice_slt", "development voice"),
-    ("festival_cmu_us_slt_arctic_hts", "development voice"), ("rhvoice_slt_f1.30-w1.12", "development voice"),
-    ("flite_awb_f0.80-w0.90", "held-out evaluation voice"),
+    ("festival_cmu_us_slt_arctic_hts", "development voice"), ("rhvoice_slt_f130-w112", "development voice"),
+    ("flite_awb_f80-w90", "held-out evaluation voice"),
     ("rhvoice_bdl", None), ("rhvoice_clb", None), ("festival_ked_diphone", None), ("flite_kal16", None),
-    ("asterisk_allison", None), ("rhvoice_bdl_f0.85-w0.92", None), ("libritts_19", None), ("vctk_p225", None),
+    ("asterisk_allison", None), ("rhvoice_bdl_f85-w92", None), ("libritts_19", None), ("vctk_p225", None),
 ])  # fmt: skip
 def test_speaker_names_in_lists_and_corpora(speaker, why):
     """A .list or corpus with these speaker names is filtered the same way (pseudo-speakers of an

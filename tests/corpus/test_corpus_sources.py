@@ -98,3 +98,64 @@ def test_limit_per_speaker():
     es = [Entry(Path(f"/{i}.wav"), "ab"[i % 2], "en", "x") for i in range(7)]
     assert [e.path.name for e in sources.limit_per_speaker(es, 2)] == ["0.wav", "1.wav", "2.wav", "3.wav"]
     assert sources.limit_per_speaker(es, 0) == es
+
+
+def fake_asterisk(root: Path) -> Path:
+    """Debian's layout: sounds/en/*.g722 (+ digits/) and the transcripts, gzipped, in the doc."""
+    import gzip
+
+    sounds = root / "sounds" / "en"
+    for name in ("agent-pass", "beep", "silence/1", "digits/1", "letters/at", "dictate/both_help"):
+        wav(sounds / f"{name}.wav")
+    with gzip.open(root / "core-sounds-en.txt.gz", "wt") as f:
+        f.write("; Core Asterisk Sounds in English\n\n"
+                "agent-pass: Please enter your password followed by the pound key.\n"
+                "beep: [this is a simple beep tone]\n"
+                "silence/1: (1 second of silence)\n"
+                "digits/1: one\n"
+                "letters/at: at [@]\n"
+                "dictate/both_help: press * to toggle pause, press # to enter a new dictation filename\n"
+                "missing-audio: This prompt has no file.\n")
+    return sounds
+
+
+def test_asterisk_prompts(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "ASTERISK_DOC", tmp_path / "nowhere")
+    sounds = fake_asterisk(tmp_path / "asterisk")
+    (tmp_path / "asterisk" / "core-sounds-en.txt.gz").rename(sounds / "core-sounds-en.txt.gz")
+    es = sources.read_corpus("asterisk", sounds)
+    assert {e.speaker for e in es} == {"asterisk_allison"}
+    assert {e.path.stem: e.text for e in es} == {
+        "agent-pass": "Please enter your password followed by the pound key.",
+        "1": "one",
+        "at": "at",
+        "both_help": "press star to toggle pause, press pound to enter a new dictation filename",
+    }  # sounds only ([beep], (silence)) and prompts without audio are left out
+
+
+def test_asterisk_without_transcripts_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "ASTERISK_DOC", tmp_path / "nowhere")
+    (tmp_path / "en").mkdir()
+    with pytest.raises(VoicelabError, match="apt install asterisk-core-sounds-en"):
+        sources.read_corpus("asterisk", tmp_path / "en")
+
+
+def test_same_file_name_in_two_folders_gets_two_clips(tmp_path):
+    from voicelab.corpus import build
+    from voicelab.listfile import Entry
+
+    es = [Entry(tmp_path / "digits" / "1.wav", "asterisk_allison", "en", "one"),
+          Entry(tmp_path / "followme" / "1.wav", "asterisk_allison", "en", "Press one.")]
+    outs = [p.out_rel for p in build.plan_entries(es, "asterisk")]
+    assert outs == ["wavs/asterisk_allison/1.wav", "wavs/asterisk_allison/followme_1.wav"]
+
+
+@pytest.mark.skipif(not sources.ASTERISK_ROOT.is_dir() or not (sources.ASTERISK_DOC / "core-sounds-en.txt.gz").is_file(),
+                    reason="the Asterisk prompts are not installed (apt install asterisk-core-sounds-en-g722 asterisk-core-sounds-en)")
+def test_real_asterisk_prompts_decode():
+    from voicelab.audio.io import load_audio
+
+    es = sources.read_corpus("asterisk", sources.ASTERISK_ROOT)
+    assert len(es) > 500
+    audio, sr = load_audio(next(e.path for e in es if e.path.stem == "agent-pass"))
+    assert sr == 16000 and 2.0 < len(audio) / sr < 5.0

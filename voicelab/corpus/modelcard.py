@@ -36,6 +36,7 @@ def render(m: dict) -> str:
     lines += ["", "Voices and speakers:", ""]
     for name, s in sorted(m["sources"].items()):
         lines.append(f"- **{name}**: {', '.join(s['speakers'])}")
+    lines += _speaker_table(m)
     notes = [f"- {s['licence']['name']}: {s['licence']['note']}" for s in m["sources"].values()
              if s["licence"].get("note")]  # fmt: skip
     if notes:
@@ -49,10 +50,13 @@ def render(m: dict) -> str:
         "",
         "## Kept out on purpose",
         "",
-        f"The development voices ({', '.join(kept['voices'])}) and {kept['heldout_sentences']} "
+        f"The development voices ({', '.join(kept['voices'])}), the held-out evaluation voices "
+        f"({', '.join(kept.get('heldout_voices', []))}) and {kept['heldout_sentences']} "
         "held-out sentences (those of ../shared/fixtures and of `voicelab eval`) are excluded by "
         "voicelab/corpus/exclude.py, so evaluation on them measures unseen voices and text.",
     ]
+    if m.get("notes"):
+        lines += ["", "Notes from the build:", "", *[f"- {n}" for n in m["notes"]]]
     if m.get("excluded"):
         lines += ["", "Clips left out while building: " + ", ".join(
             f"{n} {why}" for why, n in sorted(m["excluded"].items()))]
@@ -76,6 +80,27 @@ def render(m: dict) -> str:
         "CC BY sources).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _speaker_table(m: dict) -> list[str]:
+    """Per speaker: clips, minutes, measured WER, and what a pseudo-speaker is made from."""
+    wer = m.get("wer") or {}
+    lines = ["", "| speaker | source | clips | minutes | WER (pocketsphinx) | made from |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, s in sorted(m["speakers"].items()):
+        w = s.get("wer")
+        ps = s.get("pseudo")
+        made = f"WORLD pseudo-speaker of {ps['of']} (F0 x{ps['f0']:g}, envelope warp x{ps['warp']:g})" if ps else (
+            s.get("voice") or "recordings")  # fmt: skip
+        lines.append(f"| {name} | {s['source']} | {s['clips']} | {s['seconds'] / 60:.1f} | "
+                     f"{'-' if w is None else f'{w:.1f}%'} | {made} |")  # fmt: skip
+    if wer.get("method"):
+        lines += ["", f"WER: {wer['method']}. Pseudo-speakers: {m.get('pseudo_rule', '')}."]
+    rejected = {n: r for n, r in (m.get("pseudo_speakers") or {}).items() if not r.get("admitted")}
+    if rejected:
+        lines += ["", "Pseudo-speakers tried and not admitted: " + "; ".join(
+            f"{n} ({r.get('why', 'not measured')})" for n, r in sorted(rejected.items()))]
+    return lines
 
 
 def write_model_card(path: Path | str, manifest: dict) -> Path:
