@@ -244,7 +244,8 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
     skip = train.poll_plots("t", "r1", seen) if len(runfiles.read_metrics(run_dir)) == n_seen else None
     assert skip is None or skip[0] is not None  # unchanged metrics: no redraw (a gr.skip update)
     (line,) = loss_fig.axes[0].get_lines()
-    assert len(line.get_xdata()) >= 3 and line.get_label() == "sovits loss/mel"
+    assert len(line.get_xdata()) >= 3 and line.get_label() == "loss/mel"
+    assert loss_fig.axes[0].get_title() == "Loss: sovits"
     assert [ln.get_label() for ln in lr_fig.axes[0].get_lines()] == ["sovits lr/g"]
     assert "step" in prog
     # a second poll with nothing new skips the unchanged outputs
@@ -337,3 +338,17 @@ def test_speak_lists_and_refusals(tmp_home):
 def test_fmt_duration():
     assert fmt_duration(4.24) == "4.2 s" and fmt_duration(75) == "1 min 15 s"
     assert fmt_duration(3725) == "1 h 02 min" and fmt_duration(None) == "unknown"
+
+
+def test_loss_plot_one_panel_per_stage_on_one_scale():
+    """Issue 15.6: the GPT stage's KL spike must not flatten the SoVITS curves, and the scale
+    must not switch between log and linear as points (or a value <= 0) arrive."""
+    recs = [{"step": s, "stage": "sovits", "loss/mel": 5.0 / s, "loss/kl": 2.0} for s in range(1, 20)]
+    recs += [{"step": s, "stage": "gpt", "loss/token": 3.0, "loss/kl": 500.0 if s == 25 else -0.5}
+             for s in range(20, 30)]
+    fig = plots.curve_figure(plots.curves(recs, "loss"), "loss")
+    assert [ax.get_title() for ax in fig.axes] == ["Loss: sovits", "Loss: gpt"]
+    sovits = fig.axes[0]
+    assert max(max(line.get_ydata()) for line in sovits.get_lines()) < 10, "no GPT spike here"
+    early = plots.curve_figure(plots.curves(recs[:3], "loss"), "loss")
+    assert {ax.get_yscale() for ax in fig.axes + early.axes} == {"symlog"}

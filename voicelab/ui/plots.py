@@ -121,32 +121,51 @@ def _thin(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts).sort_index()
 
 
+LOSS_LINTHRESH = 0.01  # symlog: logarithmic above this, linear through 0 (a loss may be <= 0)
+
+
+def _stage_of(series: str) -> str:
+    """"sovits loss/mel" -> "sovits"; a series without a stage prefix -> ""."""
+    return series.split(" ", 1)[0] if " " in series else ""
+
+
 def curve_figure(df: pd.DataFrame, kind: str):  # -> matplotlib.figure.Figure
-    """Loss (log scale: losses fall by orders of magnitude) or LR curves, one line per series."""
+    """Loss or LR curves, one line per series.
+
+    Losses get one panel per stage (SoVITS, GPT), each on the same symmetric-log scale whatever
+    the values: the scale never switches as points arrive, and one stage's spike (the GPT
+    stage's KL, say) cannot flatten the other stage's curves.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 3.2), dpi=80)
+    # panels in training order: the order stages first appear in metrics.jsonl
+    stages = list(dict.fromkeys(df["series"].map(_stage_of))) if len(df) and kind == "loss" else [""]
+    fig = Figure(figsize=(6, 3.2 if len(stages) == 1 else 2.4 * len(stages)), dpi=80)
     # fixed margins: tight_layout would measure every text box again on each redraw
-    fig.subplots_adjust(left=0.15, right=0.98, top=0.9, bottom=0.15)  # room for 0.00020
-    ax = fig.add_subplot()
-    for name, g in df.groupby("series", sort=True):
-        if len(g) > 400:  # a 6-inch plot cannot show more; fewer points draw faster
-            g = g.iloc[:: -(-len(g) // 400)]
-        # markers while there are few points, so the very first steps are visible
-        ax.plot(g["step"], g["value"], label=str(name), linewidth=1.2,
-                marker="o" if len(g) <= 30 else None, markersize=3)
-    if kind == "loss" and len(df) and (df["value"] > 0).all():
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_title("Loss" if kind == "loss" else "Learning rate")
-    ax.grid(alpha=0.3)
-    if len(df):
-        ax.legend(fontsize=7, ncol=2, loc="best")
-    else:
-        ax.text(0.5, 0.5, "no points yet", ha="center", va="center", transform=ax.transAxes)
+    fig.subplots_adjust(left=0.15, right=0.98, top=0.92, bottom=0.12, hspace=0.45)
+    for i, stage in enumerate(stages):
+        ax = fig.add_subplot(len(stages), 1, i + 1)
+        part = df[df["series"].map(_stage_of) == stage] if stage else df
+        for name, g in part.groupby("series", sort=True):
+            if len(g) > 400:  # a 6-inch plot cannot show more; fewer points draw faster
+                g = g.iloc[:: -(-len(g) // 400)]
+            # markers while there are few points, so the very first steps are visible
+            label = str(name)[len(stage):].strip() if stage else str(name)
+            ax.plot(g["step"], g["value"], label=label, linewidth=1.2,
+                    marker="o" if len(g) <= 30 else None, markersize=3)
+        if kind == "loss":
+            ax.set_yscale("symlog", linthresh=LOSS_LINTHRESH)
+        ax.set_xlabel("step")
+        title = "Loss" if kind == "loss" else "Learning rate"
+        ax.set_title(f"{title}: {stage}" if stage else title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if len(part):
+            ax.legend(fontsize=7, ncol=2, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no points yet", ha="center", va="center", transform=ax.transAxes)
     return fig
 
 
