@@ -1,6 +1,11 @@
 """One place that builds the models from a Config, so trainer, export and synthesis agree.
 
     models = build_models(cfg)          # Models(sovits, disc, gpt)
+
+By `model.acoustic`: "hifigan" builds SoVITS + discriminators + SemanticGPT over the IPA symbol
+table (voicelab.text.symbols); "world" builds WorldAcoustic + AlignedGPT over the ARPAbet table
+(voicelab.text.arpabet) and no discriminator. Stage 1's model is called "sovits" in both, so
+checkpoints, exports and the trainer's stage names stay the same.
     parameter_counts(models)            # {"sovits": {"decoder": 123, ...}, "disc": {...}, ...}
 """
 
@@ -10,18 +15,39 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from voicelab.audio import world
 from voicelab.config import Config
+from voicelab.models.aligned_gpt import AlignedGPT
 from voicelab.models.discriminators import MultiDiscriminator
 from voicelab.models.gpt import SemanticGPT
 from voicelab.models.sovits import SoVITS
-from voicelab.text import symbols
+from voicelab.models.world_acoustic import FeatureLayout, WorldAcoustic
+from voicelab.text import arpabet, symbols
 
 
 @dataclass
 class Models:
-    sovits: SoVITS
-    disc: MultiDiscriminator
-    gpt: SemanticGPT
+    sovits: SoVITS | WorldAcoustic
+    disc: MultiDiscriminator | None  # None on the world path (no adversarial training)
+    gpt: SemanticGPT  # AlignedGPT on the world path
+
+
+def is_world(cfg: Config) -> bool:
+    return getattr(cfg.model, "acoustic", "hifigan") == "world"
+
+
+def world_layout(cfg: Config) -> FeatureLayout:
+    """The WORLD channel layout of cfg's [world] settings."""
+    return FeatureLayout(n_mgc=cfg.world.n_mgc, n_bap=world.n_bap(cfg.world))
+
+
+def build_world_models(cfg: Config) -> Models:
+    """WorldAcoustic + AlignedGPT over the ARPAbet table; no discriminator."""
+    return Models(
+        sovits=WorldAcoustic(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, world_layout(cfg)),
+        disc=None,
+        gpt=AlignedGPT(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS),
+    )
 
 
 def text_sizes(n_symbols: int | None = None, n_langs: int | None = None) -> tuple[int, int]:
@@ -31,7 +57,12 @@ def text_sizes(n_symbols: int | None = None, n_langs: int | None = None) -> tupl
     return int(n_symbols), int(n_langs)
 
 
-def build_sovits(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> SoVITS:
+def build_sovits(
+    cfg: Config, n_symbols: int | None = None, n_langs: int | None = None
+) -> SoVITS | WorldAcoustic:
+    """Stage 1's model. n_symbols / n_langs apply to the hifigan path's IPA table only."""
+    if is_world(cfg):
+        return WorldAcoustic(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, world_layout(cfg))
     n_symbols, n_langs = text_sizes(n_symbols, n_langs)
     return SoVITS(
         cfg.model,
@@ -44,13 +75,17 @@ def build_sovits(cfg: Config, n_symbols: int | None = None, n_langs: int | None 
 
 
 def build_gpt(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> SemanticGPT:
-    """SemanticGPT over codebook_size + 1 (EOS) tokens."""
+    """SemanticGPT over codebook_size + 1 (EOS) tokens (AlignedGPT on the world path)."""
+    if is_world(cfg):
+        return AlignedGPT(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS)
     n_symbols, n_langs = text_sizes(n_symbols, n_langs)
     return SemanticGPT(cfg.model, n_symbols, n_langs, vocab=cfg.model.codebook_size + 1)
 
 
 def build_models(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> Models:
     """All three models of a run. n_symbols / n_langs default to the text front end's table."""
+    if is_world(cfg):
+        return build_world_models(cfg)
     return Models(
         sovits=build_sovits(cfg, n_symbols, n_langs),
         disc=MultiDiscriminator(cfg.model),
