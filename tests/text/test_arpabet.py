@@ -84,6 +84,11 @@ def test_numbers_and_abbreviations_are_spoken() -> None:
     assert [w.key for w in ab.text_to_phones("It was 21 degrees").words][2:4] == ["twenty", "one"]
 
 
+def test_digits_inside_words_are_read() -> None:
+    keys = [w.key for w in ab.text_to_phones("Play the mp3 file").words]
+    assert keys == ["play", "the", "mp", "three", "file"]
+
+
 def test_oov_words_get_phones_from_espeak() -> None:
     seq = ab.text_to_phones("The zorblax glimmered")
     w = seq.words[1]

@@ -37,6 +37,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from voicelab.errors import VoicelabError
+from voicelab.text import numbers_en as num
 
 SYMBOLS_VERSION = 2  # 2: + the per-phone STRESS feature
 
@@ -312,7 +313,8 @@ def text_to_phones(text: str) -> PhoneSequence:
     if not isinstance(text, str):
         raise VoicelabError(f"expected text as a string, got {type(text).__name__}")
     normalized = normalize_english(text)
-    folded = _fold(normalized)
+    # digits the normaliser left inside words ("mp3", "4x4") are read one by one
+    folded = re.sub(r"\d+", lambda m: f" {num.digits(m.group())} ", _fold(normalized))
     lex = cmudict()
     warnings: list[str] = []
     items: list[str | None] = []  # word keys, None = a pause
