@@ -36,7 +36,7 @@ class Licence:
 
 LICENCES: dict[str, Licence] = {
     "flite": Licence(
-        "CMU Flite voices (kal16, awb: CMU ARCTIC / diphone databases)",
+        "CMU Flite voice kal16 (Debian flite; CMU diphone database)",
         "CMU Flite licence (BSD-style: use, modify and distribute, keep the notice)", True,
         "http://cmuflite.org", "/usr/share/doc/flite/copyright",
         "Permission is hereby granted, free of charge, to use and distribute",
