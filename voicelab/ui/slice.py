@@ -23,6 +23,7 @@ from voicelab.ui.common import (
     friendly,
     in_voice,
     quiet,
+    speech_seconds,
     voice_or_error,
 )
 from voicelab.ui.plots import length_histogram
@@ -31,6 +32,9 @@ from voicelab.ui.record import DEFAULT_PRESET
 from voicelab.workspace import Voice
 
 HEADERS = ["#", "file", "seconds", "checked", "text"]
+# the text is what a person reads and corrects: the widest column; the others fit their values
+# (without widths the table gave the text the least room and wrapped the headers letter by letter)
+COLUMN_WIDTHS = ["5%", "22%", "9%", "9%", "55%"]
 _cancel = CancelFlag()
 
 
@@ -126,12 +130,15 @@ def summary(voice: Voice):
     missing = int(df["seconds"].isna().sum())
     empty = int((df["text"].fillna("").astype(str).str.strip() == "").sum())
     unchecked = int((df["checked"] == "no").sum()) - empty
+    speech = speech_seconds(voice)
+    amount = (f"{fmt_duration(speech)} of speech** in {fmt_duration(sum(secs))} of audio"
+              if speech is not None else f"{fmt_duration(sum(secs))} of audio**")
     lines = [
-        f"**{len(df)} slices, {fmt_duration(sum(secs))} of speech** "
+        f"**{len(df)} slices, {amount} "
         f"(shortest {min(secs):.1f} s, median {statistics.median(secs):.1f} s, "
         f"longest {max(secs):.1f} s)" if secs else f"**{len(df)} slices**",
     ]
-    if sum(secs) < 30:
+    if (speech if speech is not None else sum(secs)) < 30:
         lines.append("- Less than 30 s of speech: the voice will be rough. A minute or more helps.")
     if empty:
         lines.append(f"- {empty} slice(s) have no text: type it, or transcribe automatically.")
@@ -183,6 +190,7 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
         cancel_btn = gr.Button("Cancel", variant="stop")
     status = gr.Markdown(elem_id="slice-status")
     grid = gr.Dataframe(headers=HEADERS, interactive=True, static_columns=[0, 1, 2, 3],
+                        column_widths=COLUMN_WIDTHS,
                         label="Slices: click a row to listen, edit the text to correct it",
                         wrap=True, elem_id="slice-table")
     player = gr.Audio(label="Selected slice", interactive=False, elem_id="slice-player")
