@@ -76,3 +76,36 @@ def test_a_recording_is_removed_only_when_asked_and_can_be_recovered(tmp_home):
     shutil.copy(DATA / "slt_001.wav", take)
     record.remove_recordings(v, [take.name])
     assert len([p for p in (v.root / record.REMOVED).iterdir() if p.name.endswith("raw-" + take.name)]) == 2
+
+
+def test_both_tabs_show_one_measure_of_speech(tmp_home):
+    """Issue 15.9: Record & Clean and Slice reported 51 s and 1 min 05 s for the same take."""
+    import re
+
+    from voicelab.ui import slice as slice_tab
+
+    v = get_voice("m").create()
+    record.add_uploads(v, [str(DATA / "slt_000.wav"), str(DATA / "slt_001.wav")])
+    _, msg = record.clean_files(v, record.uncleaned(v), record.cleaning_config(True, 0.5, 60, -20))
+    slice_tab.do_slice(v, slice_tab.slicing_config(-34, 1000, 300, 10, 500, 12))
+    md, _ = slice_tab.summary(v)
+    said = re.search(r"so far: \*\*([^*]+)\*\*", msg).group(1)
+    assert f"{said} of speech" in md, (msg, md)
+    audio = sum(slice_tab.table(v)["seconds"])
+    assert said != record.fmt_duration(audio), "speech, not the slices' length with silences"
+
+
+def test_redo_and_skip_say_what_happened_and_takes_list_is_no_recording(tmp_home):
+    """Issue 15.11: Redo previous gave no feedback; the Voice tab counted takes.list."""
+    from voicelab.ui import voice as voice_tab
+
+    prompts = ["One.", "Two.", "Three."]
+    i, count, sentence, take, said = record.move(2, -1, prompts)
+    assert (i, count, sentence, take) == (1, "2 / 3", "Two.", None)
+    assert "Redo sentence 2" in said and "old file stays" in said
+    assert "no previous one" in record.move(0, -1, prompts)[-1]
+    assert record.move(0, +1, prompts)[-1] == "Skipped sentence 1."
+    v = get_voice("n").create()
+    record.save_take(v, str(DATA / "slt_000.wav"), 0, prompts)
+    assert (v.raw / record.TAKES_LIST).is_file()
+    assert "| 1 recordings |" in voice_tab.describe_voice("n")

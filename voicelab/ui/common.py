@@ -201,6 +201,24 @@ def audio_duration(path: Path) -> float:
     return info.frames / float(info.samplerate)
 
 
+def speech_seconds(voice: Voice) -> float | None:
+    """Seconds of speech in the voice's cleaned audio: the sum of the cleaning reports' voice
+    activity measure (audio.clean's `speech_s`). Record & Clean and Slice both show this one
+    measure, so the two tabs never disagree about how much speech there is. None when no
+    cleaned file has a report (slices imported from a list)."""
+    import json
+
+    total, found = 0.0, False
+    for wav in voice.clean.glob("*.wav") if voice.clean.is_dir() else []:
+        try:
+            report = json.loads(wav.with_suffix(".report.json").read_text(encoding="utf-8"))
+            total += float(report["speech_s"])
+            found = True
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # no or damaged report: that file's speech is not counted
+    return total if found else None
+
+
 def stamp() -> str:
     """A name-safe timestamp for new runs and takes: 20260131-142501."""
     return time.strftime("%Y%m%d-%H%M%S")

@@ -29,8 +29,10 @@ from voicelab.ui.common import (
     AUDIO_EXTENSIONS,
     check_audio,
     copy_into,
+    fmt_duration,
     friendly,
     quiet,
+    speech_seconds,
     voice_or_error,
 )
 from voicelab.ui.progress import CancelFlag, bridge
@@ -66,6 +68,21 @@ def prompt_view(index: int, prompts: list[str]) -> tuple[str, str]:
     if index >= len(prompts):
         return f"{len(prompts)} / {len(prompts)}", "All prompts done: press Clean below."
     return f"{index + 1} / {len(prompts)}", prompts[index]
+
+
+def move(index: int, delta: int, prompts: list[str]) -> tuple[int, str, str, None, str]:
+    """Skip (+1) or Redo previous (-1): (new index, progress, sentence, cleared take, feedback)."""
+    i = max(0, min(len(prompts), index + delta))
+    if delta < 0 and i == index:
+        feedback = "This is the first sentence: there is no previous one to redo."
+    elif delta < 0:
+        feedback = (f"Redo sentence {i + 1}: record it again and press Save take and next. The "
+                    "new take replaces the old one for slicing; the old file stays in raw/.")
+    elif i == index:
+        feedback = "All sentences are done: press Clean below."
+    else:
+        feedback = f"Skipped sentence {index + 1}."
+    return i, *prompt_view(i, prompts), None, feedback
 
 
 def read_takes(voice: Voice) -> list[Entry]:
@@ -205,6 +222,8 @@ def clean_files(
             lines += [f"- {r.source.name}: {w}" for w in r.report.warnings]
     if not done:
         raise VoicelabError(" ".join(lines[1:]).replace("**", "") or "nothing was cleaned")
+    lines.append(f"\nSpeech in this voice so far: **{fmt_duration(speech_seconds(voice) or 0)}** "
+                 "(the Slice tab counts the same way).")
     return done, "\n".join(lines)
 
 
@@ -338,8 +357,7 @@ def build(voice_dd: gr.Dropdown) -> None:
         return i + 1, c, s, None, f"saved {dest.name}", *lists(name)
 
     def on_move(i, delta):
-        i = max(0, min(len(prompts), i + delta))
-        return i, *prompt_view(i, prompts), None
+        return move(i, delta, prompts)
 
     def on_upload(name, files):
         v = voice_or_error(name)
@@ -381,8 +399,8 @@ def build(voice_dd: gr.Dropdown) -> None:
                      [armed, status, todo, pick, remove_pick])
     take_out = [idx, count, sentence, mic, status, todo, pick]
     save_btn.click(friendly(on_save, len(take_out)), [voice_dd, mic, idx], take_out)
-    skip_btn.click(lambda i: on_move(i, +1), [idx], [idx, count, sentence, mic])
-    redo_btn.click(lambda i: on_move(i, -1), [idx], [idx, count, sentence, mic])
+    skip_btn.click(lambda i: on_move(i, +1), [idx], [idx, count, sentence, mic, status])
+    redo_btn.click(lambda i: on_move(i, -1), [idx], [idx, count, sentence, mic, status])
     upload_btn.click(friendly(on_upload, 3), [voice_dd, uploads], [status, todo, pick])
     clean_btn.click(friendly(on_clean, 3), [voice_dd, todo, denoise, strength, highpass, lufs],
                     [status, todo, pick])
