@@ -8,7 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from voicelab.errors import VoicelabError
-from voicelab.ui.common import fmt_duration, friendly, quiet, voice_or_error
+from voicelab.ui.common import AUDIO_EXTENSIONS, fmt_duration, friendly, quiet, voice_or_error
 from voicelab.ui.jobs import active_run
 from voicelab.workspace import get_voice, home, list_voices
 
@@ -33,7 +33,9 @@ def describe_voice(name: str | None) -> str:
             "Create one to start."
         )
     voice = voice_or_error(name)
-    n_raw = sum(1 for p in voice.raw.glob("*") if p.is_file()) if voice.raw.is_dir() else 0
+    # recordings only: raw/takes.list (the prompt texts of the takes) is not one
+    n_raw = sum(1 for p in voice.raw.glob("*") if p.is_file()
+                and p.suffix.lower() in AUDIO_EXTENSIONS) if voice.raw.is_dir() else 0
     n_clean = len(list(voice.clean.glob("*.wav"))) if voice.clean.is_dir() else 0
     n_slices = len(list(voice.slices.glob("*.wav"))) if voice.slices.is_dir() else 0
     exports = sorted(p.stem for p in voice.exports.glob("*.json")) if voice.exports.is_dir() else []
@@ -53,7 +55,7 @@ def describe_voice(name: str | None) -> str:
         "",
         "| step | where | now |",
         "|---|---|---|",
-        f"| originals (never changed) | `raw/` | {n_raw} files |",
+        f"| originals (never changed) | `raw/` | {n_raw} recordings |",
         f"| cleaned audio | `clean/` | {n_clean} files, {fmt_duration(clean_s)} |",
         f"| slices + texts | `slices/dataset.list` | {n_slices} slices |",
         f"| training runs | `runs/` | {', '.join(runs) or 'none'} |",
