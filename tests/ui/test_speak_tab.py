@@ -73,3 +73,11 @@ def test_check_quality_runs_the_eval_and_says_it_plainly(tmp_home, monkeypatch):
     assert "not understandable" in md and "does not sound much like your voice" in md
     with pytest.raises(VoicelabError, match="pick a model"):
         speak.check_quality(v, None)
+
+
+def test_uploaded_reference_clears_the_slices_text(tmp_home):
+    """Issue 15.12: after an upload, 'What the reference says' held the previous slice's text."""
+    v = _voice_with_slices("u")
+    rel = speak.reference_choices(v)[1][1]
+    assert speak.upload_ref_text(v, str(DATA / "slt_000.wav"), rel) == ""
+    assert speak.upload_ref_text(v, None, rel).startswith("She painted"), "cleared: the slice's again"

@@ -76,6 +76,14 @@ def reference_text(voice: Voice, rel: str | None) -> str:
     return next((e.text for e in read_list(voice.dataset_list) if e.path == target), "")
 
 
+def upload_ref_text(voice: Voice | None, upload: str | None, ref_slice: str | None) -> str:
+    """'What the reference says' after the upload / record box changed: empty for a new clip
+    (the picked slice's sentence would describe other audio), the slice's text when cleared."""
+    if upload:
+        return ""
+    return reference_text(voice, ref_slice) if voice is not None else ""
+
+
 def load_synth(path: Path) -> Any:
     """The Synthesizer for an export or checkpoint (cached; reloaded when the file changes)."""
     from voicelab import synth as synth_mod  # torch: imported on first use
@@ -300,6 +308,9 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     def on_ref(name, rel):
         return reference_text(voice_or_error(name), rel) if name else ""
 
+    def on_upload_ref(name, upload, rel):
+        return upload_ref_text(voice_or_error(name) if name else None, upload, rel)
+
     go.click(friendly(on_go, 3), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
                                top_k, top_p, temp, rep, speed, seed], [audio, file, info])
     def on_check(name, m, progress=gr.Progress()):
@@ -311,6 +322,7 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     export_btn.click(friendly(on_export, 2), [voice_dd, run], [export_md, model])
     refresh.click(friendly(lists, 3), [voice_dd, model, ref_slice, run], [model, ref_slice, run])
     ref_slice.change(quiet(on_ref, 1), [voice_dd, ref_slice], [ref_text])
+    ref_upload.change(quiet(on_upload_ref, 1), [voice_dd, ref_upload, ref_slice], [ref_text])
     voice_dd.change(quiet(lists, 3), [voice_dd], [model, ref_slice, run])
     if tab is not None:  # runs and slices are made in other tabs: list them on entry
         tab.select(quiet(lists, 3), [voice_dd, model, ref_slice, run], [model, ref_slice, run])
