@@ -46,6 +46,39 @@ TARGET_TAKES = 40  # about two to three minutes of speech: plenty for few-shot c
 
 _cancel = CancelFlag()
 
+# Runs in the browser (the server cannot see the person's microphone): which of "no device",
+# "permission denied", "page not secure" it is, and what to do. Gradio's own picker only shows a
+# truncated "No microphone fou..." and Record then does nothing visible.
+MIC_CHECK_JS = """
+async () => {
+  const upload = " Meanwhile you can upload recordings below.";
+  if (!window.isSecureContext) {
+    return "**The browser blocks the microphone on this address** (it allows it only on https:// "
+      + "or http://localhost): open the studio as http://localhost:PORT on this computer, or "
+      + "start it with --share for an https link." + upload;
+  }
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) {
+    return "**This browser gives the page no microphone access**: try a current Chrome, Firefox "
+      + "or Safari." + upload;
+  }
+  let state = "";
+  try { state = (await navigator.permissions.query({name: "microphone"})).state; } catch (e) {}
+  if (state === "denied") {
+    return "**Microphone permission is denied for this page**: allow it in the browser's site "
+      + "settings (the icon left of the address), reload the page, then press Check microphone."
+      + upload;
+  }
+  let devices = [];
+  try { devices = await navigator.mediaDevices.enumerateDevices(); } catch (e) {}
+  if (!devices.some(d => d.kind === "audioinput")) {
+    return "**No microphone found**: plug one in or switch it on in the system's sound settings, "
+      + "then press Check microphone." + upload;
+  }
+  return state === "granted" ? "Microphone ready: press Record, read the sentence, press Stop."
+    : "Microphone found: the browser asks for permission the first time you press Record.";
+}
+"""
+
 
 # ---------------------------------------------------------------------------- prompts and takes
 
@@ -301,6 +334,9 @@ def build(voice_dd: gr.Dropdown) -> None:
                               scale=4, elem_id="prompt-text")
     mic = gr.Audio(sources=["microphone"], type="filepath", label="Your take", elem_id="mic")
     with gr.Row():
+        mic_help = gr.Markdown(elem_id="mic-help")
+        mic_check = gr.Button("Check microphone", scale=0, elem_id="mic-check")
+    with gr.Row():
         save_btn = gr.Button("Save take and next", variant="primary", elem_id="take-save")
         redo_btn = gr.Button("Redo previous", elem_id="take-redo")
         skip_btn = gr.Button("Skip", elem_id="take-skip")
@@ -413,3 +449,6 @@ def build(voice_dd: gr.Dropdown) -> None:
 
     voice_dd.change(quiet(on_voice, 5), [voice_dd], [idx, count, sentence, todo, pick])
     voice_dd.change(quiet(remove_choices, 1), [voice_dd], [remove_pick])
+    # in the browser only: says which microphone problem there is (also once the page opens)
+    mic_check.click(None, None, [mic_help], js=MIC_CHECK_JS)
+    voice_dd.change(None, None, [mic_help], js=MIC_CHECK_JS)
