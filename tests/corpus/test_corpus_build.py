@@ -42,11 +42,11 @@ def _user_list(tmp: Path) -> Path:
     return lst
 
 
-def fake_synthesize(voice, text, prosody=tts.Prosody()):
+def fake_synthesize(voice, text, prosody=None):
     """A stand-in engine: real speech, stretched by the rate like a TTS would."""
     tts.check_voice(voice.engine, voice.voice)
     audio, sr = load_audio(DATA / "slt_000.wav")
-    n = int(len(audio) / prosody.rate)
+    n = int(len(audio) / (prosody or tts.Prosody()).rate)
     return np.interp(np.linspace(0, len(audio) - 1, n), np.arange(len(audio)), audio).astype(np.float32), sr
 
 

@@ -32,7 +32,7 @@ import random
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +127,7 @@ def plan_tts(voices: list[tts.TTSVoice], pools: dict[str, list[str]], max_per_vo
         speaker = pseudo.pseudo_name(v.speaker, transform) if transform else v.speaker
         rng = random.Random(seed * 1_000_003 + zlib.crc32(speaker.encode()))
         n = len(pool) if max_per_voice <= 0 else min(max_per_voice, len(pool))
-        for k, i in enumerate(sorted(rng.sample(range(len(pool)), n))):
+        for i in sorted(rng.sample(range(len(pool)), n)):
             pro = tts.Prosody(rng.choice(RATES), rng.choice(PITCHES))
             name = f"{i:04d}_r{round(pro.rate * 100)}_p{round(pro.pitch * 100)}"
             plans.append(Planned(speaker, v.lang, pool[i], source_of_speaker(v.engine, v.voice),
@@ -477,7 +477,7 @@ def manifest(result: CorpusResult, source_paths: dict[str, list[str]], cfg: Conf
             "wer": {n: s["wer"] for n, s in sorted(spk.items()) if s.get("wer") is not None},
         }
     return {
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "voicelab": __version__,
         "sample_rate": cfg.audio.sample_rate,
         "seed": seed,

@@ -26,7 +26,7 @@ def render(m: dict) -> str:
         "| source | licence | may ship | speakers | clips | hours | licence check |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, s in sorted(m["sources"].items()):
+    for _name, s in sorted(m["sources"].items()):
         lic = s["licence"]
         lines.append(
             f"| {lic['name']} | {lic['licence']} | {'yes' if lic['shippable'] else '**no**'} | "

@@ -20,7 +20,6 @@ import numpy as np
 from voicelab.text import asr
 
 
-
 def probe_sentences(pool: list[str], k: int, seed: int) -> list[str]:
     """k sentences of the pool (deterministic for a seed), the same for every voice so that
     their WERs compare; picked from the pool's last part (the Harvard sentences) when there are

@@ -76,7 +76,7 @@ def transform(audio: np.ndarray, sr: int, t: WorldTransform) -> np.ndarray:
     try:
         import pyworld
     except ImportError as e:  # pragma: no cover - in requirements.txt
-        raise VoicelabError(f"pseudo-speakers need pyworld ({e}): pip install -r requirements.txt")
+        raise VoicelabError(f"pseudo-speakers need pyworld ({e}): pip install -r requirements.txt") from e
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1 or x.size < sr // 10:
         raise AudioError(f"a pseudo-speaker needs mono audio of at least 0.1 s, got shape {x.shape}")

@@ -98,7 +98,7 @@ def available_engines() -> dict[str, bool]:
     return {e: program(e) is not None for e in ENGINES}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def apt_has_candidate(package: str) -> bool | None:
     """Whether this machine's apt sources offer `package` (None: cannot tell, no apt-cache)."""
     exe = shutil.which("apt-cache")
@@ -144,7 +144,7 @@ def _run(cmd: list[str], what: str, stdin: str | None = None,
     return proc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _espeak_voice_names(lang: str) -> frozenset[str]:
     out = _run([require("espeak"), f"--voices={lang}"], "espeak-ng --voices").stdout
     names = set()
