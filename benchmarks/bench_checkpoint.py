@@ -39,6 +39,7 @@ from voicelab.models.build import build_models  # noqa: E402
 from voicelab.training import checkpoint as ck  # noqa: E402
 from voicelab.training.ema import EMA  # noqa: E402
 from voicelab.training.optim import build_gan_optimizers  # noqa: E402
+from voicelab.training.rng import capture_rng  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results"
 STEM = "checkpoint"  # "checkpoint_quick" after --quick: a quick run never replaces full results
@@ -70,7 +71,7 @@ def stage1_state(preset: str) -> tuple[dict, int]:
         ck.K_OPTIMIZERS: {"g": opt_g.state_dict(), "d": opt_d.state_dict()},
         ck.K_SCHEDULERS: {"g": {"step": 1000}, "d": {"step": 1000}},
         ck.K_SCALER: scaler.state_dict(), ck.K_EMA: {"sovits": ema.state_dict()},
-        ck.K_RNG: ck.capture_rng(), ck.K_METRICS: [{"step": 1000, "loss_mel": 1.0}],
+        ck.K_RNG: capture_rng(), ck.K_METRICS: [{"step": 1000, "loss_mel": 1.0}],
         ck.K_CONFIG: config_to_dict(cfg), ck.K_DATASET_HASH: "bench", ck.K_VAL_LOSS: None,
     }  # fmt: skip
     return state, n_params

@@ -5,7 +5,7 @@ A base is three files in assets/base/ (or $VOICELAB_BASE_DIR), written by
 
     <name>.safetensors   fp16 weights (a tensor too large for fp16 stays fp32), keys
                          "sovits.<param>", "gpt.<param>" and, when it fitted under the size cap,
-                         "disc.<param>": the same layout `--from` reads (training/trainer.py
+                         "disc.<param>": the same layout `--from` reads (training/initial_weights.py
                          load_initial_weights), so a base is simply an initial-weights file
     <name>.json          {"format": "voicelab-base", "format_version", "voicelab_version",
                           "symbols_version", "n_symbols", "n_langs", "config" (resolved),
@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from voicelab import __version__
-from voicelab.config import Config, config_from_dict, config_to_dict
+from voicelab.config import (
+    ABSENT,
+    Config,
+    architecture_differences,
+    config_from_dict,
+    config_to_dict,
+)
 from voicelab.errors import ConfigError, VoicelabError
 from voicelab.text import symbols
 
@@ -68,13 +74,12 @@ class BaseInfo:
 
     def mismatch(self, cfg: Config) -> list[str]:
         """Architecture settings (model.*, features.*, audio.sample_rate) that differ from cfg."""
-        from voicelab.training.checkpoint import architecture_keys
+        def show(v: Any) -> str:
+            return v if v is ABSENT else repr(v)
 
-        old, new = architecture_keys(self.config), architecture_keys(config_to_dict(cfg))
         return [
-            f"{k}: {old.get(k)!r} in the base, {new.get(k)!r} in the preset"
-            for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k)
+            f"{k}: {show(old)} in the base, {show(new)} in the preset"
+            for k, old, new in architecture_differences(self.config, config_to_dict(cfg))
         ]
 
 

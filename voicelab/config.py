@@ -220,7 +220,6 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     batch_size: int = 8
     grad_accum: int = 1
-    num_workers: int = 0
     sovits_steps: int = 2000
     gpt_steps: int = 1000
     # optimisers
@@ -452,11 +451,18 @@ def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
     return value
 
 
+# settings voicelab once had and no longer reads: configs saved in checkpoints, runs, exports and
+# bases before their removal still hold them, so they are dropped instead of refused
+RETIRED_KEYS = frozenset({"train.num_workers"})
+
+
 def _build_section(cls: type, data: dict, name: str, problems: list[str]) -> Any:
     hints = get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
+        if f"{name}.{key}" in RETIRED_KEYS:
+            continue
         if key not in known:
             problems.append(f"unknown key {name}.{key} (known: {', '.join(sorted(known))})")
             continue
@@ -499,6 +505,45 @@ def config_from_dict(data: dict, preset: str = "custom") -> Config:
 def config_to_dict(cfg: Config) -> dict:
     """Plain nested dict (tuples become lists) that json.dumps and config_from_dict accept."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _flatten(d: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: list(d) if isinstance(d, tuple) else d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}"))
+    return out
+
+
+def architecture_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings saved weights depend on, flat: model.*, features.*, audio.sample_rate."""
+    out = _flatten(config.get("model", {}), "model")
+    out.update(_flatten(config.get("features", {}), "features"))
+    out["audio.sample_rate"] = config.get("audio", {}).get("sample_rate")
+    return out
+
+
+ABSENT = "(absent)"  # how architecture_differences shows a setting one side lacks
+
+
+def architecture_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, new value) for every architecture setting that differs.
+
+    `saved` is a config written earlier (a checkpoint's, a base's, an export's) as a plain dict;
+    a setting it lacks was added to voicelab after it was written and counts as its default
+    (a new setting's default keeps the behaviour from before it existed). A setting `new`
+    lacks is shown as ABSENT.
+    """
+    defaults = architecture_keys(config_to_dict(Config()))
+    old = {**{k: v for k, v in defaults.items() if k.split(".")[0] in saved},
+           **architecture_keys(saved)}  # fmt: skip
+    cur = architecture_keys(new)
+    return [
+        (k, old.get(k, ABSENT), cur.get(k, ABSENT))
+        for k in sorted(set(old) | set(cur))
+        if k not in old or k not in cur or old[k] != cur[k]
+    ]
 
 
 def list_presets() -> list[str]:

@@ -73,7 +73,7 @@ def _newest_run(voice: Voice) -> str:
     """The run whose newest checkpoint file is the most recent (what a person just trained)."""
     best: tuple[float, str] | None = None
     for run in voice.list_runs():
-        files = sorted(ck.checkpoint_dir(voice.run_dir(run)).glob("step-*.pt"))
+        files = voice.run(run).checkpoint_files()
         if files:
             t = max(f.stat().st_mtime for f in files)
             if best is None or t > best[0]:
@@ -122,20 +122,6 @@ def _output_stem(voice: Voice, run: str, step: int, out: Path | str | None) -> P
     return stem
 
 
-def _pick_weights(state: dict[str, Any], path: Path) -> tuple[dict[str, dict[str, Tensor]], str]:
-    """EMA weights of every model synthesis needs, else the raw model weights."""
-    ema, models = state.get(ck.K_EMA) or {}, state.get(ck.K_MODELS) or {}
-    if all(isinstance(ema.get(n), dict) and ema[n] for n in MODEL_NAMES):
-        return {n: ema[n] for n in MODEL_NAMES}, "ema"
-    missing = [n for n in MODEL_NAMES if not isinstance(models.get(n), dict) or not models[n]]
-    if missing:
-        raise BundleError(
-            f"{path.name} holds no weights for {', '.join(missing)}: it was not written by the "
-            "voicelab trainer; export a checkpoint of a voicelab run"
-        )
-    return {n: models[n] for n in MODEL_NAMES}, "model"
-
-
 def export_run(
     voice: Voice | str,
     run: str | None = None,
@@ -174,7 +160,10 @@ def export_run(
             "the GPT that reads text has not been trained yet. Let training reach stage 2 "
             "(train.gpt_steps > 0) or pass --allow-untrained to export it anyway"
         )
-    weights, kind = _pick_weights(state, point.path)
+    try:
+        weights, kind = ck.inference_weights(state, MODEL_NAMES, what=point.path.name)
+    except ck.CheckpointError as e:
+        raise BundleError(str(e)) from None
     st_path, json_path = bundle_paths(_output_stem(voice, run, step, out))
     for p, other in ((st_path, json_path), (json_path, st_path)):
         if p.exists() and not other.exists():

@@ -35,7 +35,8 @@ from voicelab.config import Config
 from voicelab.errors import VoicelabError
 from voicelab.fileio import write_json_atomic, write_text_atomic
 from voicelab.listfile import Entry, format_entry, read_list
-from voicelab.workspace import Voice, home as workspace_home, validate_name
+from voicelab.workspace import RunDir, Voice, validate_name
+from voicelab.workspace import home as workspace_home
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +343,7 @@ def _last_losses(run_dir: Path, upto: int) -> dict[str, float]:
 
 def _device_of(run_dir: Path) -> str | None:
     """The device named in train.log ('...; device cuda:0, 8 process(es)'), newest start."""
-    p = run_dir / "train.log"
+    p = RunDir(run_dir).log
     if not p.is_file():
         return None
     text = p.read_text(encoding="utf-8", errors="replace")
@@ -459,13 +460,13 @@ def ship_base(
         log.warning("this base heard %d clips of development voices / held-out sentences: its "
                     "evaluation on them is no test on unseen voices", info["dev_voice_clips"])
 
-    ema, models = state.get(ck.K_EMA) or {}, state[ck.K_MODELS]
+    weights, _ = ck.inference_weights(state, ("sovits", "gpt"), what=ckpt.name)
     kept: list[str] = []
     tensors: dict[str, Any] = {}
-    for part in ("sovits", "gpt"):
-        sd = ema.get(part) or models[part]
+    for part, sd in weights.items():
         tensors.update({f"{part}.{k}": _half(f"{part}.{k}", v, kept) for k, v in sd.items()})
-    disc = {f"disc.{k}": _half(f"disc.{k}", v, kept) for k, v in models.get("disc", {}).items()}
+    saved_disc = state[ck.K_MODELS].get("disc", {})  # training-only: not an inference weight
+    disc = {f"disc.{k}": _half(f"disc.{k}", v, kept) for k, v in saved_disc.items()}
     meta = _base_meta(state, ckpt, run_dir, info, list(evals))
     meta.update(licence={"checked_shippable": shippable, "stated": licence, "sources": {
         s: v.get("licence") for s, v in ((manifest or {}).get("sources") or {}).items()}},

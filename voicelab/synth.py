@@ -39,6 +39,7 @@ from torch import Tensor
 
 from voicelab.audio import features, io
 from voicelab.config import Config, config_from_dict
+from voicelab.devices import resolve_device
 from voicelab.errors import AudioError, ConfigError, VoicelabError
 from voicelab.export import BundleError, load_bundle, load_weights
 from voicelab.models.build import build_gpt, build_sovits
@@ -106,15 +107,6 @@ class Reference:
     prompt_langs: list[int]
     seconds: float
     warnings: list[str]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    name = str(device)
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VoicelabError(f"device {name!r} was asked for but PyTorch sees no CUDA GPU: use cpu")
-    return torch.device(name)
 
 
 def _as_mono_float(audio: np.ndarray) -> np.ndarray:
@@ -211,13 +203,10 @@ class Synthesizer:
             cfg = config_from_dict(state[ck.K_CONFIG])
         except ConfigError as e:
             raise VoicelabError(f"{path.name} holds a config this voicelab cannot use: {e}") from None
-        ema, models = state.get(ck.K_EMA) or {}, state.get(ck.K_MODELS) or {}
-        weights = {}
-        for name in ("sovits", "gpt"):
-            w = ema.get(name) or models.get(name)
-            if not w:
-                raise BundleError(f"{path.name} holds no {name} weights: it is not a voicelab training checkpoint")
-            weights[name] = w
+        try:
+            weights, _ = ck.inference_weights(state, what=path.name)
+        except ck.CheckpointError as e:
+            raise BundleError(str(e)) from None
         return cls.from_weights(cfg, weights, device, source=str(path))
 
     # ---------------------------------------------------------------------------------------

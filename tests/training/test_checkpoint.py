@@ -22,6 +22,7 @@ from torch import nn
 
 from voicelab.config import config_to_dict, load_config
 from voicelab.training import checkpoint as ck
+from voicelab.training import rng
 from voicelab.training.checkpoint import CheckpointError
 from voicelab.training.ema import EMA
 
@@ -64,7 +65,7 @@ class Rig:
             ck.K_SCHEDULERS: {"g": self.sched.state_dict()},
             ck.K_SCALER: self.scaler.state_dict(),
             ck.K_EMA: {"sovits": self.ema.state_dict()},
-            ck.K_RNG: ck.capture_rng(),
+            ck.K_RNG: rng.capture_rng(),
             ck.K_METRICS: [{"step": self.step, "loss_mel": l, "lr": 0.01} for l in self.losses[-3:]],
             ck.K_CONFIG: cfg or {"model": {"hidden": 8}, "features": {}, "audio": {"sample_rate": 32000}},
             ck.K_DATASET_HASH: "abc123",
@@ -77,7 +78,7 @@ class Rig:
         self.sched.load_state_dict(state[ck.K_SCHEDULERS]["g"])
         self.scaler.load_state_dict(state[ck.K_SCALER])
         self.ema.load_state_dict(state[ck.K_EMA]["sovits"])
-        ck.restore_rng(state[ck.K_RNG])
+        rng.restore_rng(state[ck.K_RNG])
         self.step = state[ck.K_STEP]
 
 
@@ -478,17 +479,17 @@ def test_rng_capture_restore_through_a_file(tmp_path: Path) -> None:
     g = torch.Generator().manual_seed(7)
     torch.randn(3, generator=g)
     state = trained(1).state()
-    state[ck.K_RNG] = ck.capture_rng(generators={"data": g})
+    state[ck.K_RNG] = rng.capture_rng(generators={"data": g})
     expected = (random.random(), np.random.rand(3).tolist(), torch.rand(3), torch.rand(2, generator=g), np.random.randn())
     ck.save_checkpoint(tmp_path, state)
     random.seed(1), np.random.seed(1), torch.manual_seed(1), g.manual_seed(1)
     g2 = torch.Generator()
-    ck.restore_rng(ck.find_resume(tmp_path).state[ck.K_RNG], generators={"data": g2})
+    rng.restore_rng(ck.find_resume(tmp_path).state[ck.K_RNG], generators={"data": g2})
     got = (random.random(), np.random.rand(3).tolist(), torch.rand(3), torch.rand(2, generator=g2), np.random.randn())
     assert got[0] == expected[0] and got[1] == expected[1] and got[4] == expected[4]
     assert torch.equal(got[2], expected[2]) and torch.equal(got[3], expected[3])
     with pytest.raises(CheckpointError, match="generator 'other'"):
-        ck.restore_rng(state[ck.K_RNG], generators={"other": torch.Generator()})
+        rng.restore_rng(state[ck.K_RNG], generators={"other": torch.Generator()})
 
 
 @pytest.mark.gpu
@@ -498,14 +499,14 @@ def test_cuda_rng_and_cuda_tensors(tmp_path: Path) -> None:
     torch.rand(3, device="cuda")
     state = trained(1).state()
     state[ck.K_MODELS]["gpu"] = {"w": torch.randn(4, device="cuda")}
-    state[ck.K_RNG] = ck.capture_rng()
+    state[ck.K_RNG] = rng.capture_rng()
     expected = torch.rand(4, device="cuda")
     ck.save_checkpoint(tmp_path, state)
     torch.cuda.manual_seed(99)
     loaded = ck.find_resume(tmp_path).state
     assert loaded[ck.K_MODELS]["gpu"]["w"].device.type == "cpu"  # map_location="cpu"
     assert torch.equal(loaded[ck.K_MODELS]["gpu"]["w"], state[ck.K_MODELS]["gpu"]["w"].cpu())
-    ck.restore_rng(loaded[ck.K_RNG])
+    rng.restore_rng(loaded[ck.K_RNG])
     assert torch.equal(torch.rand(4, device="cuda"), expected)
 
 
@@ -513,9 +514,9 @@ def test_gaussian_cache_is_restored() -> None:
     np.random.seed(3)
     random.seed(3)
     np.random.randn(), random.gauss(0, 1)  # leaves a cached second gaussian in both
-    d = ck.capture_rng()
+    d = rng.capture_rng()
     a = (np.random.randn(), random.gauss(0, 1))
-    ck.restore_rng(d)
+    rng.restore_rng(d)
     assert (np.random.randn(), random.gauss(0, 1)) == a
 
 

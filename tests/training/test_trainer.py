@@ -301,28 +301,24 @@ def test_gradient_accumulation_consumes_micro_batches(tmp_path):
     assert len(recs) == 1 and math.isfinite(recs[0]["loss/gpt"])
 
 
-def test_early_stopping_and_plateau(tmp_path):
+def test_early_stopping_and_plateau():
     """The evaluation bookkeeping alone (no model): patience counts evals without a gain."""
-    from voicelab.training.metrics import RunReporter
     from voicelab.training.schedules import PlateauReducer
-    from voicelab.training.trainer import StageState
+    from voicelab.training.validation import StageState
 
     cfg = cfg_with(
         "train.early_stop_patience=2", "train.plateau_patience=1", "train.plateau_factor=0.5"
     )
-    tr = Trainer.__new__(Trainer)
-    tr.cfg, tr.global_step, tr.stage_step = cfg, 0, 0
-    tr.rep = RunReporter(tmp_path, enabled=False)
-    st = StageState("sovits", 10, PlateauReducer(1, 0.5))
+    st = StageState("sovits", 10, PlateauReducer(1, 0.5), cfg.train.early_stop_patience)
     losses = iter([2.0, 1.0, 1.0, 1.5])
-    tr._validation_loss = lambda stage: next(losses)
-    tr._evaluate("sovits", st)
-    tr._evaluate("sovits", st)
+    st.observe(next(losses))
+    st.observe(next(losses))
     assert st.best_val == 1.0 and not st.stopped_early and st.plateau.scale == 1.0
-    tr._evaluate("sovits", st)  # no gain: plateau halves the LR, early stop not yet
+    st.observe(next(losses))  # no gain: plateau halves the LR, early stop not yet
     assert st.plateau.scale == 0.5 and not st.stopped_early
-    tr._evaluate("sovits", st)  # second eval without gain: stop this stage
+    _, note = st.observe(next(losses))  # second eval without gain: stop this stage
     assert st.stopped_early and st.evals_without_gain == 2
+    assert note is not None and "early stop" in note
 
 
 class Fp16OnCpu(Trainer):

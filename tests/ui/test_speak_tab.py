@@ -81,3 +81,44 @@ def test_uploaded_reference_clears_the_slices_text(tmp_home):
     rel = speak.reference_choices(v)[1][1]
     assert speak.upload_ref_text(v, str(DATA / "slt_000.wav"), rel) == ""
     assert speak.upload_ref_text(v, None, rel).startswith("She painted"), "cleared: the slice's again"
+
+
+class _FakeSynth:
+    """Returns a recorded sentence (or a short quiet bit) instead of running a model."""
+
+    def __init__(self, wav, sr):
+        self.wav, self.sr = wav, sr
+
+    def synthesize(self, text, lang, ref, reference_text=None, seed=None, **opts):
+        from voicelab.synth import SynthResult
+
+        return SynthResult(self.sr, self.wav, seed if seed is not None else 7, 0.1, 0.05,
+                           warnings=["cut there (or raise synth.max_tokens_per_phone)"])
+
+
+def _speak(v, model_rel, text, seed=3):
+    return speak.speak(v, model_rel, text, "en", speak.reference_choices(v)[1][1], None, "",
+                       top_k=15, top_p=1.0, temperature=0.8, repetition_penalty=1.35, speed=1.0,
+                       seed=seed)
+
+
+def test_every_result_is_kept_under_the_voice_and_checked(tmp_home, monkeypatch):
+    """Issues 15.18 and 15.2: results lived only in temp folders; a 0.24 s quiet result got no
+    warning."""
+    v = _voice_with_slices("k")
+    v.exports.mkdir(exist_ok=True)
+    (v.exports / "m.safetensors").write_bytes(b"x")
+    wav, sr = _speech()
+    fake = _FakeSynth(wav, sr)
+    monkeypatch.setattr(speak, "load_synth", lambda path: fake)
+    r1 = _speak(v, "exports/m.safetensors", SENTENCE)
+    r2 = _speak(v, "exports/m.safetensors", SENTENCE)  # same second, same seed: a new file
+    assert Path(r1.wav_path).parent == v.root / speak.SPOKEN and r1.wav_path != r2.wav_path
+    assert r1.checks == () and "synth." not in r1.markdown(), "UI advice, not a config key"
+    choices = speak.spoken_choices(v)
+    assert len(choices) == 2 and SENTENCE[:20] in choices[0][0]
+    path, md = speak.spoken_view(v, choices[0][1])
+    assert Path(path).is_file() and SENTENCE in md and "seed 3" in md and "temperature 0.8" in md
+    fake.wav = wav[sr : sr + int(0.24 * sr)] * 0.01
+    bad = _speak(v, "exports/m.safetensors", LONG)
+    assert "most of the words are missing" in bad.markdown() and "does not sound right" in bad.markdown()

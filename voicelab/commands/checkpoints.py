@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from voicelab.commands.common import add_voice_arg, voice_from_args
 from voicelab.errors import VoicelabError
+
 if TYPE_CHECKING:  # the checkpoint module imports torch: only load it when the verb runs
     from voicelab.training.checkpoint import CheckpointInfo
 
@@ -60,7 +61,7 @@ def _row(info: CheckpointInfo, chosen: CheckpointInfo | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from voicelab.training.checkpoint import checkpoint_dir, list_checkpoints
+    from voicelab.training.checkpoint import list_checkpoints
 
     voice = voice_from_args(args)
     runs = voice.list_runs()
@@ -71,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 f"`python -m voicelab train --voice {voice.name}`"
             )
         args.run = runs[-1]
-    run_dir = voice.run_dir(args.run)
-    if not run_dir.is_dir():
+    run_dir = voice.run(args.run)
+    if not run_dir.exists():
         raise VoicelabError(
             f"voice {voice.name!r} has no run {args.run!r} (runs: {', '.join(runs) or 'none'})"
         )
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(json.dumps({"voice": voice.name, "run": args.run, "checkpoints": out}, indent=2))
         return 0
-    where = checkpoint_dir(run_dir)
+    where = run_dir.checkpoints
     print(f"voice {voice.name}, run {args.run}: {len(infos)} checkpoint(s) in {where}")
     if not infos:
         print("no checkpoints yet: `train` would start this run from the beginning")

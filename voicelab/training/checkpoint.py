@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import os
-import random
 import re
 import tempfile
 import time
@@ -45,17 +44,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from voicelab import __version__
+from voicelab.config import ABSENT, architecture_differences
 from voicelab.errors import VoicelabError
 from voicelab.fileio import fsync_dir, write_text_atomic
+from voicelab.workspace import CHECKPOINT_RE, RunDir, checkpoint_name
 
 __all__ = [
     "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "CheckpointInfo", "ResumePoint",
     "save_checkpoint", "load_checkpoint", "find_resume", "list_checkpoints", "state_digest",
-    "capture_rng", "restore_rng", "check_compatible", "checkpoint_dir",
+    "check_compatible", "inference_weights", "checkpoint_dir",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,11 @@ REQUIRED_KEYS: tuple[str, ...] = (
 _INT_KEYS = (K_STEP, K_STAGE_STEP, K_EPOCH, K_EPOCH_POS)
 _DICT_KEYS = (K_MODELS, K_OPTIMIZERS, K_SCHEDULERS, K_EMA, K_RNG, K_CONFIG)
 
-CKPT_DIR = "checkpoints"
+CKPT_DIR = RunDir.CHECKPOINTS
 LATEST = "LATEST"
 BEST = "BEST"
 SUPERSEDED = "superseded"
-NAME_RE = re.compile(r"^step-(\d{8,})\.pt$")
+NAME_RE = CHECKPOINT_RE  # step-%08d.pt (checkpoint_name)
 TEMP_GLOB = ".step-*.tmp"
 
 
@@ -132,11 +132,7 @@ class CheckpointInfo:
 
 
 def checkpoint_dir(run_dir: Path | str) -> Path:
-    return Path(run_dir) / CKPT_DIR
-
-
-def checkpoint_name(step: int) -> str:
-    return f"step-{step:08d}.pt"
+    return RunDir(Path(run_dir)).checkpoints
 
 
 # --------------------------------------------------------------------------------------------
@@ -605,87 +601,23 @@ def list_checkpoints(run_dir: Path | str, verify: bool = True) -> list[Checkpoin
 
 
 # --------------------------------------------------------------------------------------------
-# RNG state and architecture compatibility
+# What other modules read out of a checkpoint
 # --------------------------------------------------------------------------------------------
-
-
-def capture_rng(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
-    """Python, NumPy, torch (CPU) and CUDA RNG states, plus any named torch.Generators.
-
-    Everything is a tensor or a plain value, so it loads with weights_only=True (NumPy's key
-    array becomes an int64 tensor).
-    """
-    version, internal, gauss = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    d: dict[str, Any] = {
-        "python": (int(version), tuple(int(x) for x in internal), gauss),
-        "numpy": {
-            "name": str(name),
-            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64).copy()),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "torch": torch.get_rng_state(),
-        # the current GPU only: under DDP each rank owns one device, and get_rng_state_all()
-        # would create a CUDA context on every GPU from every rank
-        "cuda": [torch.cuda.get_rng_state()] if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
-        "generators": {k: g.get_state() for k, g in (generators or {}).items()},
-    }
-    return d
-
-
-def restore_rng(d: dict[str, Any], generators: dict[str, torch.Generator] | None = None) -> None:
-    """Undo capture_rng: after this every RNG continues exactly where it was captured."""
-    version, internal, gauss = d["python"]
-    random.setstate((int(version), tuple(int(x) for x in internal), gauss))
-    n = d["numpy"]
-    keys = n["keys"].numpy().astype(np.uint32)
-    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    torch.set_rng_state(d["torch"].cpu())
-    saved_cuda = list(d.get("cuda") or [])
-    if saved_cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state(saved_cuda[0].cpu())  # onto the current device
-    elif saved_cuda:
-        log.warning("the checkpoint was saved on a GPU; resuming on the CPU, GPU RNG not restored")
-    saved_gens = d.get("generators") or {}
-    for name, g in (generators or {}).items():
-        if name not in saved_gens:
-            raise CheckpointError(f"the checkpoint holds no state for the generator {name!r}")
-        g.set_state(saved_gens[name].cpu())
-
-
-def _flatten(d: Any, prefix: str) -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: list(d) if isinstance(d, tuple) else d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}.{k}"))
-    return out
-
-
-def architecture_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings a checkpoint's tensors depend on: model.*, features.*, audio.sample_rate."""
-    out = _flatten(config.get("model", {}), "model")
-    out.update(_flatten(config.get("features", {}), "features"))
-    out["audio.sample_rate"] = config.get("audio", {}).get("sample_rate")
-    return out
 
 
 def check_compatible(saved_config: dict[str, Any], new_config: dict[str, Any]) -> None:
     """Refuse to resume with a different architecture; train.* changes are allowed.
 
-    Raises CheckpointError listing every differing key with both values.
+    Which settings count is config.architecture_differences' business. Raises CheckpointError
+    listing every differing key with both values.
     """
-    old, new = architecture_keys(saved_config), architecture_keys(new_config)
 
-    def show(d: dict[str, Any], k: str) -> str:
-        return repr(d[k]) if k in d else "(absent)"
+    def show(v: Any) -> str:
+        return v if v is ABSENT else repr(v)
 
     diffs = [
-        f"{k}: {show(old, k)} in the checkpoint, {show(new, k)} now"
-        for k in sorted(set(old) | set(new))
-        if k not in old or k not in new or old[k] != new[k]
+        f"{k}: {show(old)} in the checkpoint, {show(new)} now"
+        for k, old, new in architecture_differences(saved_config, new_config)
     ]
     if diffs:
         text = "; ".join(diffs)
@@ -694,3 +626,31 @@ def check_compatible(saved_config: dict[str, Any], new_config: dict[str, Any]) -
             "settings it was started with, start a new run with --run NAME, or fine-tune from it "
             "with --from (weights only)."
         )
+
+
+def inference_weights(
+    state: dict[str, Any], names: tuple[str, ...] = ("sovits", "gpt"), what: str = "the checkpoint"
+) -> tuple[dict[str, dict[str, torch.Tensor]], str]:
+    """The weights to speak with: each model's EMA weights, else its own weights.
+
+    Returns ({name: state_dict}, "ema" | "model" | "ema+model" (which kind was used)). Raises
+    CheckpointError naming `what` when a model has neither (not a voicelab training checkpoint).
+    """
+    ema, models = state.get(K_EMA) or {}, state.get(K_MODELS) or {}
+    out, kinds = {}, set()
+    missing = []
+    for name in names:
+        if isinstance(ema.get(name), dict) and ema[name]:
+            out[name], kind = ema[name], "ema"
+        elif isinstance(models.get(name), dict) and models[name]:
+            out[name], kind = models[name], "model"
+        else:
+            missing.append(name)
+            continue
+        kinds.add(kind)
+    if missing:
+        raise CheckpointError(
+            f"{what} holds no weights for {', '.join(missing)}: it was not written by the "
+            "voicelab trainer; use a checkpoint of a voicelab run"
+        )
+    return out, "+".join(k for k in ("ema", "model") if k in kinds)

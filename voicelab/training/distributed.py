@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from voicelab import devices
 from voicelab.errors import VoicelabError
 
 
@@ -63,19 +64,10 @@ def init_distributed(device: torch.device, timeout_s: float = 600.0) -> DistInfo
 def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
     """train.device -> torch.device; under torchrun with CUDA each rank takes cuda:LOCAL_RANK."""
     info = info or env_dist_info()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise VoicelabError(
-                f"train.device={name} but PyTorch sees no CUDA GPU: use --set train.device=cpu "
-                "(or install the CUDA build of torch)"
-            )
-        if name == "cuda":
-            return torch.device(
-                "cuda", info.local_rank if info.enabled else torch.cuda.current_device()
-            )
-    return torch.device(name)
+    return devices.resolve_device(
+        name, info.local_rank if info.enabled else None,
+        hint="use --set train.device=cpu (or install the CUDA build of torch)",
+    )  # fmt: skip
 
 
 def cleanup() -> None:

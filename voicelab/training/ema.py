@@ -93,6 +93,21 @@ class EMA:
         finally:
             inner.load_state_dict(backup)
 
+    def load_weights(self, weights: dict[str, Tensor], num_updates: int) -> None:
+        """Continue from averaged weights as `weights()` gave them (what a checkpoint holds).
+
+        The shadow stays float32 on the device it was built on; a no-op when disabled (the
+        checkpoint then holds the model's own weights, which the model loads itself).
+        """
+        if not self.enabled:
+            return
+        device = next(iter(self.shadow.values())).device if self.shadow else "cpu"
+        self.shadow = {
+            k: (v.float() if v.is_floating_point() else v).to(device).clone()
+            for k, v in weights.items()
+        }
+        self.num_updates = int(num_updates)
+
     def state_dict(self) -> dict[str, Any]:
         return {"decay": self.decay, "num_updates": self.num_updates, "shadow": dict(self.shadow)}
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from voicelab.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PAUSED, EXIT_TERMINATED, VoicelabError
 from voicelab.training import runfiles
+from voicelab.workspace import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -200,20 +201,7 @@ class RunLock:
     @staticmethod
     def holder(run_dir: Path | str) -> int | None:
         """The pid of the process training this run now, or None (what a restarted UI asks)."""
-        path = Path(run_dir) / runfiles.LOCK
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_pid(path) or -1  # held, but the pid is not written yet
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        return RunDir(Path(run_dir)).lock_holder()
 
 
 def _read_pid(path: Path) -> int | None:

@@ -147,3 +147,44 @@ def _open_tensorboard(folder: Path) -> Any:
     except ImportError:  # tensorboard not installed: metrics.jsonl is the record of truth
         return None
     return SummaryWriter(log_dir=str(folder))
+
+
+def status_fields(
+    progress: Any, plan: list[str], totals: dict[str, int], order: tuple[str, ...], run: str,
+    clock: ThroughputClock | None,
+) -> dict[str, Any]:
+    """status.json's numbers: `step` / `total_steps` count over the planned stages (`plan`, in
+    stage `order`) of this invocation; `progress` is the trainer's state.Progress."""
+    done = total = 0
+    for s in plan:
+        total += totals[s]
+        if order.index(s) < order.index(progress.stage):
+            done += totals[s]
+        elif s == progress.stage:
+            done += min(progress.stage_step, totals[s])
+    return {
+        "stage": progress.stage, "step": done, "total_steps": total,
+        "stage_step": progress.stage_step, "stage_total": totals[progress.stage],
+        "global_step": progress.global_step, "epoch": progress.epoch, "run": run,
+        "skipped_steps": progress.skipped_steps, "rollbacks": progress.rollbacks,
+        "eta_s": clock.eta(total - done) if clock is not None else None,
+    }  # fmt: skip
+
+
+def log_record(
+    stage: str, progress: Any, means: dict[str, float], lrs: dict[str, float],
+    rates: dict[str, float],
+) -> dict[str, Any]:
+    """One metrics.jsonl record of a log interval (loss means, LRs, throughput, counters)."""
+    return {"step": progress.global_step, "stage": stage, "stage_step": progress.stage_step,
+            "epoch": progress.epoch, **means, **lrs, **rates,
+            "skipped_steps": progress.skipped_steps}  # fmt: skip
+
+
+def log_line(stage: str, stage_step: int, total: int, record: dict[str, Any]) -> str:
+    """The train.log line of a log interval: losses, the highest LR, throughput."""
+    shown = " ".join(f"{k.split('/', 1)[1]}={v:.4g}" for k, v in record.items()
+                     if k.startswith("loss/"))  # fmt: skip
+    lr = max((v for k, v in record.items() if k.startswith("lr/")), default=0)
+    return (f"[{stage}] step {stage_step}/{total} {shown} lr={lr:.3g} "
+            f"{record['samples_per_s']:.1f} samples/s")  # fmt: skip

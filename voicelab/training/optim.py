@@ -106,6 +106,18 @@ def build_gan_optimizers(
     return _adamw(g, train_cfg), _adamw(d, train_cfg)
 
 
+def build_acoustic_optimizers(
+    model: nn.Module, disc: nn.Module | None, train_cfg: Any
+) -> dict[str, torch.optim.AdamW]:
+    """Stage 1: {"g": generator, "d": discriminator}, or {"g"} for a model without a discriminator."""
+    if disc is not None:
+        g, d = build_gan_optimizers(model, disc, train_cfg)
+        return {"g": g, "d": d}
+    groups = param_groups(model, train_cfg.lr_g, train_cfg.weight_decay,
+                          text_multipliers(train_cfg), "g.")  # fmt: skip
+    return {"g": _adamw(groups, train_cfg)}
+
+
 def find_blocks(model: nn.Module) -> nn.ModuleList:
     """The transformer block list of a GPT (GPT2Model's `.h`, or `.blocks` / `.layers`).
 

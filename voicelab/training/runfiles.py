@@ -1,13 +1,7 @@
-"""The files through which a training process and the UI talk (one run folder each).
+"""What is inside the files through which a training process and the UI talk.
 
-    runs/<run>/config.json     resolved config (written once per start)
-    runs/<run>/status.json     rewritten atomically: state, stage, step, total_steps, eta_s, ...
-    runs/<run>/metrics.jsonl   one JSON object per log interval (appended, flushed)
-    runs/<run>/train.log       human-readable log
-    runs/<run>/request.json    written by the UI/CLI to ask the trainer to pause or stop
-    runs/<run>/trainer.lock    held (fcntl) by the one trainer of this run; holds its pid
-    runs/<run>/samples/        step-XXXXXXXX.wav audio samples (EMA weights)
-    runs/<run>/checkpoints/    step-XXXXXXXX.pt + LATEST (voicelab/training/checkpoint.py)
+Where each file lives is `voicelab.workspace.RunDir`'s business (the names below are its); this
+module reads and writes status.json, metrics.jsonl and request.json.
 
 status.json `state` is one of STATES. `heartbeat` is a unix time the trainer refreshes at least
 every few seconds while alive, so a reader can tell a crashed trainer from a running one.
@@ -22,15 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from voicelab.fileio import write_json_atomic
+from voicelab.workspace import RunDir
 
-CONFIG = "config.json"
-STATUS = "status.json"
-METRICS = "metrics.jsonl"
-LOG = "train.log"
-REQUEST = "request.json"
-LOCK = "trainer.lock"
-SAMPLES = "samples"
-CHECKPOINTS = "checkpoints"
+CONFIG = RunDir.CONFIG
+STATUS = RunDir.STATUS
+METRICS = RunDir.METRICS
+LOG = RunDir.LOG
+REQUEST = RunDir.REQUEST
+LOCK = RunDir.LOCK
+SAMPLES = RunDir.SAMPLES
+CHECKPOINTS = RunDir.CHECKPOINTS
 
 STATES = ("starting", "running", "saving", "paused", "stopped", "finished", "failed")
 ACTIONS = ("pause", "stop")

@@ -1,66 +1,61 @@
-"""The two-stage trainer: SoVITS (GAN) -> token extraction -> GPT, with exact resume.
+"""The two-stage training loop: stage 1 (acoustic model) -> token hand-over -> stage 2 (GPT).
 
 An explicit loop, no framework, split like torchtune's recipes:
 
     trainer = Trainer(voice, cfg, TrainOptions(run="r1", resume="auto"))
     code = trainer.run()          # setup() -> train() -> cleanup(); returns an EXIT_* code
 
-Per optimiser step (stage 1): `grad_accum` micro-batches; for each, the SoVITS forward, the
-discriminator loss on the detached fake (backward), and on the last micro-batch the D step; then
-the generator loss through the (updated) discriminator: 45 * mel L1 + KL (balanced) + 2 *
-feature matching + LSGAN adversarial + RVQ commitment (weights cfg.train.c_*). Clipping after
-`unscale_`, norms logged. Stage 2 is plain teacher-forced token cross-entropy on the GPT.
+This file is the loop only: the stage plan, the step boundary (optimiser step -> EMA -> counters
+-> log -> eval -> save -> stop check) and the NaN rollback. Each concern it calls has its room:
 
-Exact resume (CPU: N steps + resume + N steps == 2N steps, bit for bit):
-- data order is a pure function of (seed, epoch, rank) and the checkpoint stores (epoch,
-  batches consumed); augmentation draws from a generator seeded by (seed, global step, rank);
-- every state (models, optimisers, schedules as step counts, scaler, EMA, RNGs) is saved;
-- evaluation, samples and saving run under `fork_rng`, so they consume no training randomness
-  and a save at an odd step (Ctrl-C) changes nothing that follows.
+    steps.py            one optimiser step of each stage; the loss weights (`loss_weights`)
+    schedules.py        the LR as a pure function of the step; plateau reducer
+    state.py            what a checkpoint holds; `restore` = where resume puts each part back
+    validation.py       validation loss, plateau / early-stop decision (StageState), samples
+    handover.py         tokens.pt between the stages
+    initial_weights.py  `--from`
+    rng.py, optim.py, ema.py, checkpoint.py, metrics.py, runfiles.py, interrupt.py, distributed.py
 
-The step-boundary sequence is: optimiser step -> EMA -> counters -> log -> eval -> save ->
-stop check. Only rank 0 writes files; decisions that all ranks must share (stop, NaN rollback)
-are all-reduced.
+Exact resume (CPU: N steps + resume + N steps == 2N steps, bit for bit): data order is a pure
+function of (seed, epoch, rank) and the checkpoint stores (epoch, batches consumed);
+augmentation draws from a generator seeded by (seed, global step, rank); every state is saved
+(state.py); evaluation, samples, token extraction and saving run under fork_rng. Only rank 0
+writes files; decisions all ranks must share (stop, NaN rollback) are all-reduced.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
 
-from voicelab import __version__
-from voicelab.config import Config, config_to_dict, save_config_json
-from voicelab.data.augment import augment_batch, step_generator
-from voicelab.data.batch import Batch
-from voicelab.data.dataset import VoiceData, epoch_batches
+from voicelab.config import Config, save_config_json
+from voicelab.data.dataset import VoiceData
 from voicelab.errors import EXIT_OK, VoicelabError
-from voicelab.fileio import write_atomic
 from voicelab.training import checkpoint as ck
 from voicelab.training import distributed as dd
-from voicelab.training import runfiles
+from voicelab.training import metrics
+from voicelab.training import state as train_state
+from voicelab.training import validation as val
 from voicelab.training.ema import EMA
+from voicelab.training.feed import BatchFeed
+from voicelab.training.handover import extract_tokens, write_tokens
+from voicelab.training.initial_weights import load_initial_weights
 from voicelab.training.interrupt import RunLock, StopSignals
-from voicelab.training.metrics import Meter, RunReporter, ThroughputClock
-from voicelab.training.optim import (
-    FreezeSchedule,
-    build_gan_optimizers,
-    build_gpt_optimizer,
-    current_lrs,
-)
+from voicelab.training.optim import current_lrs
+from voicelab.training.precision import amp_dtype
+from voicelab.training.rng import seed_everything
 from voicelab.training.schedules import PlateauReducer, Schedule, set_lr
-from voicelab.workspace import Voice
+from voicelab.training.state import Progress, TrainParts
+from voicelab.training.steps import StageModules, StepEnv, build_stage, step_for
+from voicelab.training.validation import StageState
+from voicelab.workspace import RunDir, Voice
 
 STAGES = ("sovits", "gpt")
-TOKENS_FILE = "tokens.pt"
+TOKENS_FILE = RunDir.TOKENS
 
 
 @dataclass
@@ -74,34 +69,26 @@ class TrainOptions:
     tensorboard: bool = True
 
 
-@dataclass
-class StageState:
-    """Per-stage bookkeeping (plain numbers: saved in the checkpoint's extra)."""
-
-    name: str
-    total: int
-    plateau: PlateauReducer
-    best_val: float = math.inf
-    evals_without_gain: int = 0
-    last_val: float | None = None
-    stopped_early: bool = False
-
-
 def default_run_name() -> str:
     return time.strftime("run-%Y%m%d-%H%M%S")
 
 
-def _amp_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
-    """None = fp32. bf16 where the GPU supports it, else fp16 (with a GradScaler)."""
-    p = cfg.train.precision
-    if device.type != "cuda" or p == "fp32":
-        return None
-    if p == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if p == "bf16" else torch.float16
+def _progress_field(name: str) -> property:
+    """trainer.<name> reads and writes trainer.progress.<name> (one copy of each counter)."""
+    return property(lambda self: getattr(self.progress, name),
+                    lambda self, v: setattr(self.progress, name, v))  # fmt: skip
 
 
 class Trainer:
+    stage = _progress_field("stage")
+    global_step = _progress_field("global_step")
+    stage_step = _progress_field("stage_step")
+    epoch = _progress_field("epoch")
+    epoch_pos = _progress_field("epoch_pos")
+    lr_scale = _progress_field("lr_scale")
+    rollbacks = _progress_field("rollbacks")
+    skipped_steps = _progress_field("skipped_steps")
+
     def __init__(self, voice: Voice, cfg: Config, opts: TrainOptions | None = None) -> None:
         self.voice, self.cfg, self.opts = voice, cfg, opts or TrainOptions()
         if self.opts.stage not in (None, *STAGES):
@@ -110,55 +97,50 @@ class Trainer:
             raise VoicelabError(
                 "--from starts a new run from weights and --resume continues a run: use one"
             )
-        self.global_step = 0
-        self.stage = "sovits"
-        self.stage_step = 0
-        self.epoch = 0
-        self.epoch_pos = 0
-        self.lr_scale = 1.0  # halved by each NaN rollback
-        self.rollbacks = 0
+        self.progress = Progress()
         self.bad_in_a_row = 0
-        self.skipped_steps = 0
         self.last_metrics: dict[str, float] = {}
         self.notice = ""  # the last event worth showing (rollback, early stop): kept in status
+        self.rep: metrics.RunReporter | None = None
+        self.stages: dict[str, StageState] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.modules: StageModules | None = None
+        self.clock: metrics.ThroughputClock | None = None
         self._lock: RunLock | None = None
-        self._epoch_cache: tuple[int, list[list[int]]] | None = None
         self._last_save_time = time.time()
         self._last_status_time = 0.0
+        self._saved_step = -1
 
-    # =======================================================================================
-    # setup
-    # =======================================================================================
+    # --- setup -------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        cfg = self.cfg
+        cfg, t = self.cfg, self.cfg.train
         self.info = dd.env_dist_info()
-        self.device = dd.resolve_device(cfg.train.device, self.info)
+        self.device = dd.resolve_device(t.device, self.info)
         self.info = dd.init_distributed(self.device)
         self.is_main = self.info.is_main
         run = self.opts.run
         if run is None and self.opts.resume == "auto" and self.voice.list_runs():
             run = self.voice.list_runs()[-1]  # the newest run: what "continue" means
-        run = dd.broadcast_object(run or default_run_name())
-        self.run_name = run
-        self.run_dir = self.voice.run_dir(run)
+        self.run_name = dd.broadcast_object(run or default_run_name())
+        self.run_dir = self.voice.run(self.run_name)
         if self.is_main:
             self.voice.runs.mkdir(parents=True, exist_ok=True)
             self._lock = RunLock(self.run_dir).acquire()
         dd.barrier()
-        if self.opts.resume is None and ck.list_checkpoints(self.run_dir, verify=False):
+        if self.opts.resume is None and self.run_dir.has_checkpoints():
             # checked before any file is written: the existing run's status stays as it was
             raise VoicelabError(
                 f"run {self.run_name} already has checkpoints: add --resume auto to continue "
                 "it, or choose a new --run name (nothing was overwritten)"
             )
-        self.rep = RunReporter(
-            self.run_dir, enabled=self.is_main, tensorboard=self.opts.tensorboard
-        )
+        self.rep = metrics.RunReporter(self.run_dir, enabled=self.is_main, tensorboard=self.opts.tensorboard)
         self.rep.status("starting", stage=None, step=0, total_steps=0, message="loading data")
 
-        self._seed_everything(cfg.train.seed)
+        seed_everything(t.seed)
         self.data = VoiceData.load(self.voice, cfg)
+        self.feed = BatchFeed(self.data, t, self.info.rank, self.info.world_size, self.device,
+                              self.progress)  # fmt: skip
         self.rep.log(
             f"voice {self.voice.name}: {len(self.data.train)} training and {len(self.data.val)} "
             f"validation slices; device {self.device}, {self.info.world_size} process(es)"
@@ -167,208 +149,89 @@ class Trainer:
 
         models = build_models(cfg)
         self.sovits = models.sovits.to(self.device)
-        self.disc = models.disc.to(self.device)
+        self.disc = models.disc.to(self.device) if models.disc is not None else None
         self.gpt = models.gpt.to(self.device)
-        self.amp_dtype = _amp_dtype(cfg, self.device)
-        if cfg.train.precision in ("bf16", "fp16") and self.device.type != "cuda":
-            self.rep.warn(f"train.precision={cfg.train.precision} needs CUDA; training in fp32")
+        self.amp_dtype = amp_dtype(cfg, self.device)
+        if t.precision in ("bf16", "fp16") and self.device.type != "cuda":
+            self.rep.warn(f"train.precision={t.precision} needs CUDA; training in fp32")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.ema_sovits = EMA(self.sovits, cfg.train.ema_decay)
-        self.ema_gpt = EMA(self.gpt, cfg.train.ema_decay)
+        self.emas = {"sovits": EMA(self.sovits, t.ema_decay), "gpt": EMA(self.gpt, t.ema_decay)}
+        self.ema_sovits, self.ema_gpt = self.emas["sovits"], self.emas["gpt"]
+        totals = {"sovits": t.sovits_steps, "gpt": t.gpt_steps}
         self.stages = {
-            "sovits": StageState("sovits", cfg.train.sovits_steps, self._plateau()),
-            "gpt": StageState("gpt", cfg.train.gpt_steps, self._plateau()),
+            s: StageState(s, totals[s], PlateauReducer(t.plateau_patience, t.plateau_factor),
+                          t.early_stop_patience)  # fmt: skip
+            for s in STAGES
         }
         self.plan = [s for s in STAGES if self.opts.stage in (None, s) and self.stages[s].total > 0]
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
-        resume_state = self._find_resume_state()
+        resume_state, notes = train_state.resume_state(self.opts.resume, self.run_dir)
+        for note in notes:  # (a run with checkpoints but no --resume was refused above)
+            (self.rep.warn if note.startswith("skipped") else self.rep.log)(note)
         if resume_state is not None:
             self._restore(resume_state)
         elif self.opts.from_path is not None:
-            note = load_initial_weights(self.opts.from_path, cfg, self.sovits, self.disc, self.gpt)
-            self.ema_sovits.reset(self.sovits)
-            self.ema_gpt.reset(self.gpt)
+            note = load_initial_weights(self.opts.from_path, cfg, self._models())
+            for name, ema in self.emas.items():
+                ema.reset(self._models()[name])
             self.rep.log(f"initial weights from {self.opts.from_path} ({note}); fresh optimisers")
         if self.is_main:
-            save_config_json(cfg, self.run_dir / runfiles.CONFIG)
+            save_config_json(cfg, self.run_dir.config)
 
-    def _plateau(self) -> PlateauReducer:
-        t = self.cfg.train
-        return PlateauReducer(t.plateau_patience, t.plateau_factor)
+    # --- what a checkpoint holds (state.py) --------------------------------------------------
 
-    @staticmethod
-    def _seed_everything(seed: int) -> None:
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.manual_seed(seed)
+    def _models(self) -> dict[str, torch.nn.Module]:
+        """The raw modules by checkpoint name; no "disc" for a model kind without one."""
+        models = {"sovits": self.sovits, "disc": self.disc, "gpt": self.gpt}
+        return {k: dd.unwrap(m) for k, m in models.items() if m is not None}
 
-    def _find_resume_state(self) -> dict[str, Any] | None:
-        resume = self.opts.resume
-        if resume is None:
-            return None  # (setup refused a run with checkpoints before writing anything)
-        if resume == "auto":
-            point = ck.find_resume(self.run_dir)
-            if point is None:
-                self.rep.log(f"run {self.run_name} has no checkpoint yet: starting fresh")
-                return None
-            for path, reason in point.skipped:
-                self.rep.warn(f"skipped damaged checkpoint {path.name}: {reason}")
-            self.rep.log(f"resuming from {point.path.name}")
-            return point.state
-        self.rep.log(f"resuming from {resume}")
-        return ck.load_checkpoint(Path(resume))
+    def _parts(self) -> TrainParts:
+        return TrainParts(self._models(), self.emas, self.optimizers, self.scaler, self.progress,
+                          self.stages, dict(self.last_metrics))  # fmt: skip
 
-    # =======================================================================================
-    # checkpoint state
-    # =======================================================================================
-
-    def _state(self, val_loss: float | None) -> dict[str, Any]:
-        sv, gp = dd.unwrap(self.sovits), dd.unwrap(self.gpt)
-        sched = {
-            name: {"stage_step": self.stage_step, "plateau": st.plateau.state_dict()}
-            for name, st in self.stages.items()
-        }
-        extra = {
-            "ema_updates": {"sovits": self.ema_sovits.num_updates, "gpt": self.ema_gpt.num_updates},
-            "lr_scale": self.lr_scale,
-            "rollbacks": self.rollbacks,
-            "skipped_steps": self.skipped_steps,
-            "stages": {
-                n: {
-                    "best_val": st.best_val,
-                    "evals_without_gain": st.evals_without_gain,
-                    "stopped_early": st.stopped_early,
-                    "last_val": st.last_val,
-                }
-                for n, st in self.stages.items()
-            },
-            "run": self.run_name,
-        }
-        return {
-            ck.K_FORMAT: ck.FORMAT_VERSION,
-            ck.K_STAGE: self.stage,
-            ck.K_STEP: self.global_step,
-            ck.K_STAGE_STEP: self.stage_step,
-            ck.K_EPOCH: self.epoch,
-            ck.K_EPOCH_POS: self.epoch_pos,
-            ck.K_MODELS: {
-                "sovits": sv.state_dict(),
-                "disc": dd.unwrap(self.disc).state_dict(),
-                "gpt": gp.state_dict(),
-            },
-            ck.K_OPTIMIZERS: {k: o.state_dict() for k, o in self.optimizers.items()},
-            ck.K_SCHEDULERS: sched,
-            ck.K_SCALER: self.scaler.state_dict() if self.scaler.is_enabled() else {},
-            # EMA weights as plain state dicts (what export reads); the model's own when EMA is off
-            ck.K_EMA: {"sovits": self.ema_sovits.weights(sv), "gpt": self.ema_gpt.weights(gp)},
-            ck.K_RNG: ck.capture_rng(),
-            ck.K_METRICS: dict(self.last_metrics),
-            ck.K_CONFIG: config_to_dict(self.cfg),
-            ck.K_DATASET_HASH: self.data.dataset_hash,
-            ck.K_VERSION: __version__,
-            ck.K_VAL_LOSS: val_loss,
-            ck.K_TIME: time.time(),
-            ck.K_EXTRA: extra,
-        }
+    def checkpoint_state(self, val_loss: float | None = None) -> dict[str, Any]:
+        """The checkpoint dict of the run as it is now (state.capture; save it at once)."""
+        return train_state.capture(self._parts(), self.cfg, self.data.dataset_hash, self.run_name,
+                                   val_loss)  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
-        """Continue a run: restore everything the state holds (stage optimisers built here)."""
-        ck.check_compatible(state[ck.K_CONFIG], config_to_dict(self.cfg))
-        if state[ck.K_DATASET_HASH] != self.data.dataset_hash:
-            self.rep.warn(
-                "the voice's slices or transcripts changed since this checkpoint: training "
-                "continues on the current data (the resume is not exact)"
-            )
-        m = state[ck.K_MODELS]
-        self.sovits.load_state_dict(m["sovits"])
-        self.disc.load_state_dict(m["disc"])
-        self.gpt.load_state_dict(m["gpt"])
-        extra = state.get(ck.K_EXTRA) or {}
-        for name, ema in (("sovits", self.ema_sovits), ("gpt", self.ema_gpt)):
-            if ema.enabled:
-                ema.shadow = {
-                    k: (v.float() if v.is_floating_point() else v).to(self.device).clone()
-                    for k, v in state[ck.K_EMA][name].items()
-                }
-                ema.num_updates = int(extra.get("ema_updates", {}).get(name, 0))
-        self.stage = state[ck.K_STAGE]
-        self.global_step = state[ck.K_STEP]
-        self.stage_step = state[ck.K_STAGE_STEP]
-        self.epoch, self.epoch_pos = state[ck.K_EPOCH], state[ck.K_EPOCH_POS]
-        self.lr_scale = float(extra.get("lr_scale", 1.0))
-        self.rollbacks = max(self.rollbacks, int(extra.get("rollbacks", 0)))
-        self.skipped_steps = int(extra.get("skipped_steps", 0))
-        for n, st in self.stages.items():
-            s = (extra.get("stages") or {}).get(n, {})
-            st.best_val = float(s.get("best_val", math.inf))
-            st.evals_without_gain = int(s.get("evals_without_gain", 0))
-            st.stopped_early = bool(s.get("stopped_early", False))
-            st.last_val = s.get("last_val")
-            sched = state[ck.K_SCHEDULERS].get(n)
-            if sched:
-                st.plateau.load_state_dict(sched["plateau"])
-        self.last_metrics = dict(state.get(ck.K_METRICS) or {})
-        self._build_stage(self.stage)
-        for k, sd in state[ck.K_OPTIMIZERS].items():
-            if k in self.optimizers:
-                self.optimizers[k].load_state_dict(sd)
-        if self.scaler.is_enabled() and state[ck.K_SCALER]:
-            self.scaler.load_state_dict(state[ck.K_SCALER])
-        ck.restore_rng(state[ck.K_RNG])
+        """Continue a run from `state` (state.restore says where each part goes)."""
+        parts = self._parts()
+        for warning in train_state.restore(state, parts, self.cfg, self.data.dataset_hash,
+                                           self._build_stage):  # fmt: skip
+            self.rep.warn(warning)
+        self.last_metrics = parts.last_metrics
 
-    # =======================================================================================
-    # data
-    # =======================================================================================
+    # --- data and stages ---------------------------------------------------------------------
 
-    def _next_batch(self, with_tokens: bool) -> Batch:
-        """The next micro-batch of this rank; crosses epochs. Advances (epoch, epoch_pos)."""
-        bs = self.cfg.train.batch_size
-        while True:
-            if self._epoch_cache is None or self._epoch_cache[0] != self.epoch:
-                order = epoch_batches(
-                    len(self.data.train), bs, self.cfg.train.seed, self.epoch,
-                    self.info.rank, self.info.world_size,
-                )  # fmt: skip
-                self._epoch_cache = (self.epoch, order)
-            order = self._epoch_cache[1]
-            if self.epoch_pos < len(order):
-                break
-            self.epoch += 1
-            self.epoch_pos = 0
-        idx = [self.data.train[i] for i in order[self.epoch_pos]]
-        self.epoch_pos += 1
-        # stage 2 (with_tokens) needs no spectrograms or audio: skip copying them
-        return self.data.collate(idx, self.epoch, with_tokens=with_tokens, audio=not with_tokens)
+    def _build_stage(self, stage: str) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers, freeze schedule, DDP wrappers and LR schedule of one stage."""
+        self.modules = build_stage(stage, self.cfg, self.sovits, self.disc, self.gpt,
+                                   lambda m: dd.wrap_ddp(m, self.device, self.info))  # fmt: skip
+        self.optimizers = self.modules.optimizers
+        self.step_fn = step_for(self.cfg, stage)
+        self.schedule = Schedule.from_config(self.cfg.train, self.stages[stage].total)
+        return self.optimizers
 
-    # =======================================================================================
-    # stages
-    # =======================================================================================
+    def _enter_stage(self, stage: str) -> None:
+        if self.stage != stage:
+            self.stage, self.stage_step, self.epoch, self.epoch_pos = stage, 0, 0, 0
+            self.feed.reset()
+        self._build_stage(stage)
 
-    def _build_stage(self, stage: str) -> None:
-        """Optimisers, freeze schedule and DDP wrappers of one stage."""
-        t = self.cfg.train
-        self.optimizers = {}
-        # names of train.freeze: "gpt.<module>" for the GPT, anything else for SoVITS
-        gpt_names = tuple(n[4:] for n in t.freeze if n.startswith("gpt."))
-        sv_names = tuple(n.removeprefix("sovits.") for n in t.freeze if not n.startswith("gpt."))
-        if stage == "sovits":
-            self.sovits.train()
-            self.disc.train()
-            self.optimizers["g"], self.optimizers["d"] = build_gan_optimizers(
-                self.sovits, self.disc, t
-            )
-            self.freeze = FreezeSchedule(sv_names, t.unfreeze_after)
-            self.freeze.modules(self.sovits)  # unknown names fail now, not mid-run
-            self.g_train = dd.wrap_ddp(self.sovits, self.device, self.info)
-            self.d_train = dd.wrap_ddp(self.disc, self.device, self.info)
-        else:
-            self.gpt.train()
-            self.optimizers["gpt"] = build_gpt_optimizer(self.gpt, t)
-            self.freeze = FreezeSchedule(gpt_names, t.unfreeze_after)
-            self.freeze.modules(self.gpt)
-            self.gpt_train = dd.wrap_ddp(self.gpt, self.device, self.info)
-        self.schedule = Schedule.from_config(t, self.stages[stage].total)
+    def _prepare_gpt_stage(self) -> None:
+        """Extract tokens + styles with the stage-1 EMA weights, then switch to stage 2."""
+        tokens, styles = extract_tokens(self.sovits, self.ema_sovits, self.data.items, self.device)
+        self.data.set_tokens(tokens, styles)
+        if self.is_main:
+            n = write_tokens(self.run_dir.tokens, tokens, styles)
+            self.rep.log(f"extracted semantic tokens of {n} slices -> {TOKENS_FILE}")
+        if self.stage != "gpt":  # (stage 1's optimisers and DDP wrappers are replaced here)
+            self._enter_stage("gpt")
+        elif "gpt" not in self.optimizers:
+            self._build_stage("gpt")
+
+    # --- the loop ----------------------------------------------------------------------------
 
     def train(self) -> int:
         """Run the planned stages. Returns EXIT_OK, or the stop reason's exit code."""
@@ -389,82 +252,33 @@ class Trainer:
             self.rep.status("finished", **self._status_fields(), message=done)
         return EXIT_OK
 
-    def _enter_stage(self, stage: str) -> None:
-        if self.stage != stage:
-            self.stage, self.stage_step, self.epoch, self.epoch_pos = stage, 0, 0, 0
-            self._epoch_cache = None
-        self._build_stage(stage)
-
-    def _prepare_gpt_stage(self) -> None:
-        """Extract tokens + styles with the SoVITS EMA weights, then switch to stage 2."""
-        tokens, styles = self._extract_tokens()
-        self.data.set_tokens(tokens, styles)
-        if self.is_main:
-            keys = sorted(tokens)
-            blob = {"keys": keys, "tokens": [tokens[k] for k in keys],
-                    "styles": torch.stack([styles[k] for k in keys])}  # fmt: skip
-            write_atomic(self.run_dir / TOKENS_FILE, lambda f: torch.save(blob, f))
-            self.rep.log(f"extracted semantic tokens of {len(keys)} slices -> {TOKENS_FILE}")
-        self.g_train = self.d_train = None  # stage-1 DDP wrappers and optimisers are done
-        if self.stage != "gpt":
-            self._enter_stage("gpt")
-        elif "gpt" not in self.optimizers:
-            self._build_stage("gpt")
-
-    @torch.no_grad()
-    def _extract_tokens(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """First-quantizer tokens [T_t] and style vectors [style_dim] of every slice (EMA SoVITS).
-
-        Styles come from each slice's own mel. Runs under fork_rng: a resumed run re-extracts
-        at the start of stage 2 without consuming any training randomness.
-        """
-        tokens, styles = {}, {}
-        with self._fork_rng(), self.ema_sovits.applied(self.sovits) as sv:
-            was = sv.training
-            sv.eval()
-            for item in self.data.items:
-                spec = item.spec[None].to(self.device)
-                lens = torch.tensor([item.frames], device=self.device)
-                wav = item.wav[None, None].to(self.device)
-                toks, tlens = sv.extract_tokens(spec, lens, wav)
-                mel = item.mel[None].to(self.device)
-                tokens[item.key] = toks[0, : int(tlens[0])].cpu()
-                styles[item.key] = sv.style(mel, lens)[0].float().cpu()
-            sv.train(was)
-        return tokens, styles
-
-    # =======================================================================================
-    # the loop
-    # =======================================================================================
-
     def _run_stage(self, stage: str) -> int | None:
         """Train one stage to its total. Returns an exit code when stopped, else None."""
         st = self.stages[stage]
         if st.stopped_early or self.stage_step >= st.total:
             return None
         self.rep.log(f"stage {stage}: steps {self.stage_step + 1}..{st.total}")
-        self.meter, self.clock = Meter(), ThroughputClock()
+        self.meter, self.clock = metrics.Meter(), metrics.ThroughputClock()
         self._saved_step = -1
         while self.stage_step < st.total:
             factor = self.schedule(self.stage_step) * st.plateau.scale * self.lr_scale
             for opt in self.optimizers.values():
                 set_lr(opt, factor)
-            values, samples = self._gan_step() if stage == "sovits" else self._gpt_step()
-            bad = dd.any_rank(values.pop("_bad") > 0, self.device)
-            if bad:
+            env = StepEnv(self.cfg, self.device, self.scaler, self.amp_dtype, self.stage_step,
+                          lambda k: self.feed.augmented(k, with_tokens=stage == "gpt"))  # fmt: skip
+            result = self.step_fn(env, self.modules)
+            if dd.any_rank(result.bad, self.device):
                 self.skipped_steps += 1
                 self.bad_in_a_row += 1
             else:
                 self.bad_in_a_row = 0
-                self.meter.add(values)
-                (self.ema_sovits if stage == "sovits" else self.ema_gpt).update(
-                    self.sovits if stage == "sovits" else self.gpt
-                )
+                self.meter.add(result.values)
+                self.emas[stage].update(self.modules.model)
             self.stage_step += 1
             self.global_step += 1
-            self.clock.tick(samples * self.info.world_size)
+            self.clock.tick(result.samples * self.info.world_size)
             if self.bad_in_a_row >= self.cfg.train.nan_patience:
-                self._rollback(stage)
+                self._rollback()
                 if self.stage != stage:  # rolled back to the end of stage 1
                     self._prepare_gpt_stage()
                 continue
@@ -496,148 +310,15 @@ class Trainer:
             self.stop.request(reason)
             if self._saved_step != self.global_step:
                 self._save(None)
-            state = "paused" if reason == "pause" else "stopped"
-            msg = (
-                f"{reason}: checkpoint saved at step {self.global_step}; resume with --resume auto"
-            )
+            msg = f"{reason}: checkpoint saved at step {self.global_step}; resume with --resume auto"
             self.rep.log(msg)
-            self._status(state, message=msg)
+            self._status("paused" if reason == "pause" else "stopped", message=msg)
             return self.stop.exit_code
         return None
 
-    # ---------------------------------------------------------------------------------------
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
-
-    @staticmethod
-    def _no_sync(model: nn.Module, sync: bool) -> contextlib.AbstractContextManager:
-        """DDP's no_sync() for all but the last micro-batch of an accumulation."""
-        if sync or not isinstance(model, nn.parallel.DistributedDataParallel):
-            return contextlib.nullcontext()
-        return model.no_sync()
-
-    def _fork_rng(self) -> contextlib.AbstractContextManager:
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        return torch.random.fork_rng(devices=devices)
-
-    def _augmented(self, k: int, with_tokens: bool) -> Batch:
-        t = self.cfg.train
-        batch = self._next_batch(with_tokens)
-        gen = step_generator(t.seed, self.global_step * t.grad_accum + k, self.info.rank)
-        return augment_batch(batch, t, gen).to(self.device, non_blocking=True)
-
-    def _clip_and_step(
-        self, opt: torch.optim.Optimizer, model: nn.Module, freeze: FreezeSchedule | None
-    ) -> Tensor:
-        """unscale_ -> drop frozen grads -> clip (norm logged) -> step (skipped if non-finite)."""
-        self.scaler.unscale_(opt)
-        if freeze is not None:
-            freeze.before_step(model, self.stage_step)
-        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        if not params:
-            return torch.zeros((), device=self.device)
-        clip = self.cfg.train.grad_clip if self.cfg.train.grad_clip > 0 else math.inf
-        norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-        if self.scaler.is_enabled():
-            self.scaler.step(opt)  # skips by itself when fp16 gradients overflowed
-        elif bool(torch.isfinite(norm)):
-            opt.step()
-        return norm
-
-    def _gan_step(self) -> tuple[dict[str, float], int]:
-        """One stage-1 optimiser step over grad_accum micro-batches. Returns (values, samples)."""
-        from voicelab.models import losses as L
-
-        t, accum = self.cfg.train, self.cfg.train.grad_accum
-        opt_g, opt_d = self.optimizers["g"], self.optimizers["d"]
-        G, D, d_raw = self.g_train, self.d_train, self.disc
-        self.sovits.train()
-        self.freeze.before_forward(self.sovits, self.stage_step)
-        opt_g.zero_grad(set_to_none=True)
-        opt_d.zero_grad(set_to_none=True)
-        stats, samples, gn_d = [], 0, torch.zeros((), device=self.device)
-        for k in range(accum):
-            last = k == accum - 1
-            batch = self._augmented(k, with_tokens=False)
-            samples += batch.size
-            with self._autocast(), self._no_sync(G, last):
-                out = G(batch)
-            y, y_hat = out.wav_real, out.wav_hat  # [B, 1, segment * hop]
-            # discriminator: real vs detached fake
-            with self._autocast(), self._no_sync(D, last):
-                real, fake, _, _ = D(y, y_hat.detach())
-                loss_d = L.discriminator_adversarial(real, fake)
-            self.scaler.scale(loss_d / accum).backward()
-            if last:  # D steps first, so the generator is judged by the updated D (as VITS)
-                gn_d = self._clip_and_step(opt_d, self.disc, None)
-            # generator: through the raw discriminator with its weights frozen, so D gets no
-            # gradient and DDP's D hooks are not involved
-            d_raw.requires_grad_(False)
-            try:
-                with self._autocast():
-                    _, fake_g, fmap_r, fmap_g = d_raw(y, y_hat)
-                    adv = L.generator_adversarial(fake_g)
-                    fm = L.feature_matching(fmap_r, fmap_g)
-                mel = L.mel_l1(y_hat, y, self.cfg.features, self.cfg.audio.sample_rate)
-                kl = L.kl_balanced(out.kl_terms, t.kl_balance_alpha)
-                commit = out.commit_loss.float()
-                loss_g = t.c_mel * mel + t.c_kl * kl + t.c_fm * fm + adv + t.c_commit * commit
-                self.scaler.scale(loss_g / accum).backward()
-            finally:
-                d_raw.requires_grad_(True)
-            stats.append(
-                torch.stack(
-                    [x.detach().float() for x in (loss_g, mel, kl, fm, adv, commit, loss_d)]
-                )
-            )
-        gn_g = self._clip_and_step(opt_g, self.sovits, self.freeze)
-        self.scaler.update()
-        vals = torch.cat(
-            [torch.stack(stats).mean(0), gn_g.view(1).float(), gn_d.view(1).float()]
-        ).tolist()
-        names = ("loss/g_total", "loss/mel", "loss/kl", "loss/fm", "loss/adv", "loss/commit", "loss/d",
-                 "grad_norm/g", "grad_norm/d")  # fmt: skip
-        values = dict(zip(names, vals, strict=False))
-        values["_bad"] = float(self._is_bad(vals[:7], vals[7:]))
-        return values, samples
-
-    def _gpt_step(self) -> tuple[dict[str, float], int]:
-        """One stage-2 optimiser step: teacher-forced token cross-entropy."""
-        accum = self.cfg.train.grad_accum
-        opt = self.optimizers["gpt"]
-        self.gpt.train()
-        self.freeze.before_forward(self.gpt, self.stage_step)
-        opt.zero_grad(set_to_none=True)
-        stats, samples = [], 0
-        for k in range(accum):
-            last = k == accum - 1
-            batch = self._augmented(k, with_tokens=True)
-            samples += batch.size
-            with self._autocast(), self._no_sync(self.gpt_train, last):
-                out = self.gpt_train(batch)
-            self.scaler.scale(out.loss / accum).backward()
-            stats.append(torch.stack([out.loss.detach().float(), out.accuracy.detach().float()]))
-        gn = self._clip_and_step(opt, self.gpt, self.freeze)
-        self.scaler.update()
-        vals = torch.cat([torch.stack(stats).mean(0), gn.view(1).float()]).tolist()
-        values = {"loss/gpt": vals[0], "acc/gpt": vals[1], "grad_norm/gpt": vals[2]}
-        values["_bad"] = float(self._is_bad(vals[:1], vals[2:]))
-        return values, samples
-
-    def _is_bad(self, losses: list[float], norms: list[float]) -> bool:
-        """A step to skip: a non-finite loss, or non-finite gradients without a GradScaler
-        (with fp16 the scaler already skips overflowing steps; that is routine, not a failure)."""
-        if not all(math.isfinite(v) for v in losses):
-            return True
-        return not self.scaler.is_enabled() and not all(math.isfinite(v) for v in norms)
-
-    def _rollback(self, stage: str) -> None:
+    def _rollback(self) -> None:
         """Repeated non-finite steps: back to the last good checkpoint with half the LR."""
-        t = self.cfg.train
-        n = self.bad_in_a_row
+        t, n = self.cfg.train, self.bad_in_a_row
         self.rollbacks += 1
         if self.rollbacks > t.max_rollbacks:
             raise VoicelabError(
@@ -659,7 +340,7 @@ class Trainer:
         self._restore(point.state)
         self.lr_scale, self.rollbacks, self.bad_in_a_row = scale, rollbacks, 0
         self.skipped_steps = skipped
-        self._epoch_cache = None
+        self.feed.reset()
         msg = (
             f"{n} non-finite steps in a row: rolled back to {point.path.name} (step "
             f"{self.global_step}) with the learning rate x{self.lr_scale:g} "
@@ -670,36 +351,11 @@ class Trainer:
         self._status("running")
         self.meter.reset()
 
-    # =======================================================================================
-    # reporting, evaluation, saving
-    # =======================================================================================
-
-    def _progress(self) -> tuple[int, int]:
-        """(steps done, steps planned) over the stages of this invocation."""
-        done = total = 0
-        for s in self.plan:
-            total += self.stages[s].total
-            if STAGES.index(s) < STAGES.index(self.stage):
-                done += self.stages[s].total
-            elif s == self.stage:
-                done += min(self.stage_step, self.stages[s].total)
-        return done, total
+    # --- reporting, evaluation, saving -------------------------------------------------------
 
     def _status_fields(self) -> dict[str, Any]:
-        done, total = self._progress()
-        return {
-            "stage": self.stage,
-            "step": done,
-            "total_steps": total,
-            "stage_step": self.stage_step,
-            "stage_total": self.stages[self.stage].total,
-            "global_step": self.global_step,
-            "epoch": self.epoch,
-            "run": self.run_name,
-            "skipped_steps": self.skipped_steps,
-            "rollbacks": self.rollbacks,
-            "eta_s": self.clock.eta(total - done) if hasattr(self, "clock") else None,
-        }
+        totals = {n: st.total for n, st in self.stages.items()}
+        return metrics.status_fields(self.progress, self.plan, totals, STAGES, self.run_name, self.clock)
 
     def _status(self, state: str, message: str = "") -> None:
         """status.json; without a message, the last notice stays visible to the UI."""
@@ -709,95 +365,19 @@ class Trainer:
     def _log(self, stage: str, st: StageState) -> None:
         means = dd.all_reduce_mean(self.meter.means(), self.device)
         self.meter.reset()
-        rates = self.clock.rates()
         lrs = {f"lr/{k}": v for o in self.optimizers.values() for k, v in current_lrs(o).items()}
-        record = {
-            "step": self.global_step,
-            "stage": stage,
-            "stage_step": self.stage_step,
-            "epoch": self.epoch,
-            **means,
-            **lrs,
-            **rates,
-            "skipped_steps": self.skipped_steps,
-        }
+        record = metrics.log_record(stage, self.progress, means, lrs, self.clock.rates())
         self.last_metrics = {k: v for k, v in record.items() if isinstance(v, int | float)}
         self.rep.metrics(record)
-        shown = " ".join(
-            f"{k.split('/', 1)[1]}={v:.4g}" for k, v in means.items() if k.startswith("loss/")
-        )
-        self.rep.log(
-            f"[{stage}] step {self.stage_step}/{st.total} {shown} "
-            f"lr={max(lrs.values(), default=0):.3g} {rates['samples_per_s']:.1f} samples/s"
-        )
+        self.rep.log(metrics.log_line(stage, self.stage_step, st.total, record))
         self._status("running")
 
-    @torch.no_grad()
-    def _validation_loss(self, stage: str) -> float | None:
-        """Mean loss over the held-out slices with the EMA weights (None without val slices).
-
-        Stage 1: mel L1 of the decoded window; stage 2: token cross-entropy. Seeded and run
-        under fork_rng, so it is comparable between evaluations and costs no training RNG.
-        """
-        from voicelab.models.losses import mel_l1
-
-        if not self.data.val:
-            return None
-        model, ema = (
-            (self.sovits, self.ema_sovits) if stage == "sovits" else (self.gpt, self.ema_gpt)
-        )
-        total, count = 0.0, 0
-        bs = self.cfg.train.batch_size
-        with self._fork_rng(), ema.applied(model) as m:
-            torch.manual_seed(self.cfg.train.seed)
-            was = m.training
-            m.eval()
-            try:
-                for i in range(0, len(self.data.val), bs):
-                    idx = self.data.val[i : i + bs]
-                    gpt = stage == "gpt"
-                    batch = self.data.collate(idx, 0, with_tokens=gpt, audio=not gpt).to(
-                        self.device
-                    )
-                    with self._autocast():
-                        if stage == "sovits":
-                            out = m(batch)
-                            loss = mel_l1(
-                                out.wav_hat,
-                                out.wav_real,
-                                self.cfg.features,
-                                self.cfg.audio.sample_rate,
-                            )
-                        else:
-                            loss = m(batch).loss
-                    total += float(loss) * len(idx)
-                    count += len(idx)
-            finally:
-                m.train(was)
-        return total / max(count, 1)
-
     def _evaluate(self, stage: str, st: StageState) -> None:
-        val = self._validation_loss(stage)
-        if val is None:
-            return
-        st.last_val = val
-        self.rep.metrics({"step": self.global_step, "stage": stage, "stage_step": self.stage_step,
-                          f"val/{stage}": val})  # fmt: skip
-        self.rep.log(f"[{stage}] validation loss {val:.4f} at step {self.stage_step}")
-        if st.plateau.observe(val):
-            self.rep.log(f"[{stage}] validation plateau: learning rate x{st.plateau.scale:g}")
-        if val < st.best_val * (1.0 - 1e-3):
-            st.best_val, st.evals_without_gain = val, 0
-        else:
-            st.evals_without_gain += 1
-            patience = self.cfg.train.early_stop_patience
-            if patience > 0 and st.evals_without_gain >= patience:
-                st.stopped_early = True
-                self.notice = (
-                    f"[{stage}] early stop: no validation gain in {patience} evaluations "
-                    f"(best {st.best_val:.4f})"
-                )
-                self.rep.log(self.notice)
+        model = self.sovits if stage == "sovits" else self.gpt
+        loss = val.validation_loss(stage, model, self.emas[stage], self.data, self.cfg,
+                                   self.device, self.amp_dtype)  # fmt: skip
+        if loss is not None:
+            self.notice = val.report(loss, st, self.progress, self.rep) or self.notice
 
     def _save(self, val_loss: float | None) -> None:
         """Checkpoint (rank 0), then an audio sample with the EMA weights."""
@@ -806,87 +386,24 @@ class Trainer:
         if not self.is_main:
             return
         self._status("saving")
-        path = ck.save_checkpoint(
-            self.run_dir, self._state(val_loss), keep_last=self.cfg.train.keep_last
-        )
+        path = ck.save_checkpoint(self.run_dir, self.checkpoint_state(val_loss),
+                                  keep_last=self.cfg.train.keep_last)  # fmt: skip
         self.rep.log(f"saved {path.name}")
-        self._sample()
+        error = val.write_sample(
+            self.run_dir.sample(self.global_step),
+            lambda: val.make_sample(self.stage, self.sovits, self.ema_sovits, self.gpt,
+                                    self.ema_gpt, self.data, self.cfg, self.device),
+            self.cfg.audio.sample_rate, self.device,
+        )  # fmt: skip
+        if error:
+            self.rep.warn(f"could not make the audio sample at step {self.global_step}: {error}")
         self._status("running")
 
-    def _sample(self) -> None:
-        """samples/step-XXXXXXXX.wav; a failure is logged, never fatal."""
-        from voicelab.audio.io import write_wav
-
-        out = self.run_dir / runfiles.SAMPLES / f"step-{self.global_step:08d}.wav"
-        try:
-            with self._fork_rng(), torch.no_grad():
-                wav = self._make_sample()
-            write_wav(out, wav, self.cfg.audio.sample_rate)
-        except Exception as e:  # noqa: BLE001 - a sample must never end a training run
-            self.rep.warn(f"could not make the audio sample at step {self.global_step}: {e}")
-
-    def _make_sample(self) -> np.ndarray:
-        """Stage 1: re-synthesis of a held-out slice from its tokens (SoVITS alone cannot read
-        new text). Stage 2: cfg.train.sample_text spoken by GPT + SoVITS, prompted by that slice."""
-        from voicelab.data.dataset import PhonemeCache
-
-        dev, cfg = self.device, self.cfg
-        i = (self.data.val or self.data.train)[0]
-        item = self.data.items[i]
-        ref = self.data.reference(i, 0)[None].to(dev)
-        ref_lens = torch.tensor([ref.shape[-1]], device=dev)
-        gen = torch.Generator(device=dev)
-        gen.manual_seed(cfg.train.seed)
-        with self.ema_sovits.applied(self.sovits) as sv:
-            was = sv.training
-            sv.eval()
-            try:
-                spec = item.spec[None].to(dev)
-                toks, tlens = sv.extract_tokens(
-                    spec, torch.tensor([item.frames], device=dev), item.wav[None, None].to(dev)
-                )
-                phones, langs = item.phone_ids, item.lang_ids
-                if self.stage == "gpt":
-                    lang = cfg.text.default_lang
-                    ids, lids = PhonemeCache()(cfg.train.sample_text, lang, "train.sample_text")
-                    phones, langs = torch.tensor(ids), torch.tensor(lids)
-                    style = sv.style(ref, ref_lens)[0]
-                    with self.ema_gpt.applied(self.gpt) as g:
-                        gw = g.training
-                        g.eval()
-                        try:
-                            res = g.generate(
-                                torch.cat([item.phone_ids, phones]).to(dev),
-                                torch.cat([item.lang_ids, langs]).to(dev),
-                                style,
-                                toks[0, : int(tlens[0])],
-                                top_k=cfg.synth.top_k, top_p=cfg.synth.top_p,
-                                temperature=cfg.synth.temperature,
-                                repetition_penalty=cfg.synth.repetition_penalty,
-                                max_new_tokens=max(8, int(cfg.synth.max_tokens_per_phone * len(ids))),
-                                generator=gen,
-                            )  # fmt: skip
-                        finally:
-                            g.train(gw)
-                    if res.tokens.numel() == 0:
-                        raise VoicelabError("the GPT produced no tokens yet")
-                    toks, tlens = res.tokens[None], torch.tensor([res.tokens.numel()], device=dev)
-                wav = sv.infer(
-                    toks, tlens, phones[None].to(dev), torch.tensor([len(phones)], device=dev),
-                    langs[None].to(dev), ref, ref_lens, generator=gen,
-                )  # fmt: skip
-            finally:
-                sv.train(was)
-        return wav[0, 0].float().cpu().clamp(-1, 1).numpy()
-
-    # =======================================================================================
-    # cleanup and entry point
-    # =======================================================================================
+    # --- cleanup and entry point -------------------------------------------------------------
 
     def cleanup(self) -> None:
-        rep = getattr(self, "rep", None)
-        if rep is not None:
-            rep.close()
+        if self.rep is not None:
+            self.rep.close()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -896,12 +413,8 @@ class Trainer:
         """setup -> train -> cleanup. A failure is written to status.json before it propagates."""
         try:
             self.setup()
-            if (
-                self.plan == ["gpt"]
-                and self.stage == "sovits"
-                and self.stage_step == 0
-                and self.opts.from_path is None
-            ):
+            gpt_only = self.plan == ["gpt"] and self.stage == "sovits" and self.stage_step == 0
+            if gpt_only and self.opts.from_path is None:
                 raise VoicelabError(
                     "--stage gpt needs a trained SoVITS: pass --from a checkpoint or export, or "
                     "resume a run that finished the sovits stage (--resume auto)"
@@ -919,69 +432,11 @@ class Trainer:
             self.cleanup()
 
     def _final_status(self, state: str, message: str) -> None:
-        if getattr(self, "rep", None) is None:
+        if self.rep is None:
             return
         self.rep.log(f"{state}: {message}")
-        fields = self._status_fields() if hasattr(self, "stages") else {}
+        fields = self._status_fields() if self.stages else {}
         self.rep.status(state, **fields, message=message)
-
-
-def _load_strict(module: nn.Module, sd: dict[str, Tensor], name: str, path: Path) -> None:
-    try:
-        module.load_state_dict(sd)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "shape mismatch"
-        raise VoicelabError(
-            f"--from {path}: the {name} weights do not fit the model of this preset ({first}); "
-            "train with the preset those weights were made with"
-        ) from None
-
-
-def load_initial_weights(
-    path: Path, cfg: Config, sovits: nn.Module, disc: nn.Module, gpt: nn.Module
-) -> str:
-    """`--from`: weights only (EMA where present) from a checkpoint .pt or an export .safetensors.
-
-    Returns a short description of what was loaded. Raises VoicelabError for a missing file, a
-    different architecture, or a file that holds no voicelab weights.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise VoicelabError(
-            f"--from {path}: no such file; give a checkpoint (.pt) or an export (.safetensors)"
-        )
-    if path.suffix == ".pt":
-        state = ck.load_checkpoint(path)
-        ck.check_compatible(state[ck.K_CONFIG], config_to_dict(cfg))
-        ema, models = state.get(ck.K_EMA) or {}, state[ck.K_MODELS]
-        for name, module in (("sovits", sovits), ("gpt", gpt)):
-            _load_strict(module, ema.get(name) or models[name], name, path)
-        if "disc" in models:
-            _load_strict(disc, models["disc"], "disc", path)
-        return f"checkpoint at step {state[ck.K_STEP]}"
-    if path.suffix == ".safetensors":
-        import json
-
-        from safetensors.torch import load_file
-
-        meta = path.with_suffix(".json")
-        if meta.is_file():
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            if isinstance(info.get("config"), dict):
-                ck.check_compatible(info["config"], config_to_dict(cfg))
-        tensors = load_file(str(path))
-        loaded = []
-        for name, module in (("sovits", sovits), ("gpt", gpt), ("disc", disc)):
-            sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
-            if sd:
-                _load_strict(module, sd, name, path)
-                loaded.append(name)
-        if not loaded:
-            raise VoicelabError(
-                f"--from {path}: holds no sovits.* or gpt.* weights (not a voicelab export)"
-            )
-        return "export: " + ", ".join(loaded)
-    raise VoicelabError(f"--from {path}: use a checkpoint (.pt) or an export (.safetensors)")
 
 
 def train_voice(voice: Voice, cfg: Config, opts: TrainOptions | None = None) -> int:

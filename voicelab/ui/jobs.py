@@ -18,8 +18,6 @@ the heartbeat is fresh (or the trainer still holds trainer.lock). `active_run(vo
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import signal
 import subprocess
@@ -31,10 +29,10 @@ from pathlib import Path
 
 from voicelab.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PAUSED, EXIT_TERMINATED, VoicelabError
 from voicelab.training import runfiles
-from voicelab.workspace import Voice, validate_name
+from voicelab.workspace import RunDir, Voice, validate_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-CONSOLE_LOG = "console.log"
+CONSOLE_LOG = RunDir.CONSOLE_LOG
 LIVE_STATES = ("starting", "running", "saving")
 # exit codes after which a checkpoint exists and the run can be resumed
 CLEAN_EXITS = (EXIT_OK, EXIT_PAUSED, EXIT_INTERRUPTED, EXIT_TERMINATED)
@@ -94,32 +92,8 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def lock_held(run_dir: Path) -> bool:
-    """True when some process holds trainer.lock (fcntl). Only asked when the heartbeat is late."""
-    path = Path(run_dir) / runfiles.LOCK
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return True
-        raise
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def _lock_pid(run_dir: Path) -> int | None:
-    try:
-        text = (Path(run_dir) / runfiles.LOCK).read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, UnicodeDecodeError):
-        return None
-    digits = text.split()[0] if text else ""
-    return int(digits) if digits.isdigit() else None
+    """True when some process holds trainer.lock (RunDir.lock_holder asks the kernel)."""
+    return RunDir(Path(run_dir)).lock_holder() is not None
 
 
 def _own_proc(run_dir: Path) -> subprocess.Popen | None:
@@ -128,12 +102,12 @@ def _own_proc(run_dir: Path) -> subprocess.Popen | None:
 
 
 def console_tail(run_dir: Path, lines: int = 40) -> str:
-    return _tail(Path(run_dir) / CONSOLE_LOG, lines)
+    return _tail(RunDir(Path(run_dir)).console_log, lines)
 
 
 def log_tail(run_dir: Path, lines: int = 40) -> str:
     """The last lines of train.log (the trainer's own log), else of console.log."""
-    text = _tail(Path(run_dir) / runfiles.LOG, lines)
+    text = _tail(RunDir(Path(run_dir)).log, lines)
     return text or console_tail(run_dir, lines)
 
 
@@ -188,7 +162,8 @@ def run_view(run_dir: Path) -> RunView:
             return RunView(name, "crashed", False, error=_crash_cause(run_dir, None))
         return RunView(name, "not started", False)
     state = status.get("state", "starting")
-    pid = status.get("pid") or _lock_pid(run_dir)
+    holder = RunDir(run_dir).lock_holder()  # the kernel's word: None when no trainer holds it
+    pid = status.get("pid") or (holder if holder and holder > 0 else None)
     if proc is not None:  # our child has exited: its exit code is the truth
         if state in LIVE_STATES or (rc not in CLEAN_EXITS and state != "failed"):
             state = "crashed" if rc not in CLEAN_EXITS else "stopped"
@@ -196,7 +171,7 @@ def run_view(run_dir: Path) -> RunView:
     else:
         beat = float(status.get("heartbeat") or 0)
         fresh = time.time() - beat < runfiles.HEARTBEAT_STALE_S
-        alive = state in LIVE_STATES and pid_alive(pid) and (fresh or lock_held(run_dir))
+        alive = state in LIVE_STATES and pid_alive(pid) and (fresh or holder is not None)
         if state in LIVE_STATES and not alive:
             state = "crashed"
     error = _crash_cause(run_dir, status) if state in ("failed", "crashed") else ""
@@ -227,22 +202,20 @@ def start_training(
             f"voice {voice.name!r} is already training (run {busy!r}): pause or stop it first, "
             "only one trainer per voice runs at a time"
         )
-    run_dir = voice.run_dir(run)
-    if not resume and (run_dir / runfiles.CHECKPOINTS).is_dir() and any(
-        (run_dir / runfiles.CHECKPOINTS).glob("step-*.pt")
-    ):
+    run_dir = voice.run(run)
+    if not resume and run_dir.has_checkpoints():
         raise VoicelabError(
             f"run {run!r} already has checkpoints: press Resume to continue it, "
             "or give a new run name to start from scratch"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.root.mkdir(parents=True, exist_ok=True)
     runfiles.clear_request(run_dir)  # a stale pause request would stop the new trainer at once
     cmd = train_command(voice.name, run, preset, overrides, resume, prefix)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["VOICELAB_HOME"] = str(voice.root.parent)  # the trainer must see the same workspace
     # this checkout's voicelab, whatever the app's working directory was
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    with open(run_dir / CONSOLE_LOG, "ab") as log:
+    with open(run_dir.console_log, "ab") as log:
         log.write(f"\n$ {' '.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
@@ -255,7 +228,7 @@ def start_training(
             start_new_session=True,  # own process group: app Ctrl-C does not kill training
         )
     with _procs_lock:
-        _procs[run_dir.resolve()] = proc
+        _procs[run_dir.root.resolve()] = proc
     return proc
 
 

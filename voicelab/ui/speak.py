@@ -8,7 +8,8 @@ with `voicelab.export.export_run`.
 
 from __future__ import annotations
 
-import tempfile
+import dataclasses
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -160,14 +161,72 @@ def speak(
     gen = float(getattr(result, "gen_s", time.perf_counter() - t0))
     sr, wav = result
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
-    from voicelab.audio import io
-    out = Path(tempfile.mkdtemp(prefix="voicelab-speak-")) / f"{voice.name}-{time.strftime('%H%M%S')}.wav"
-    io.write_wav(out, wav, int(sr))
     check = check_speech(text, wav, int(sr), float(speed))
-    return SpeakResult(str(out), int(sr), len(wav) / float(sr), gen,
-                       getattr(result, "seed", None),
-                       tuple(ui_advice(w) for w in getattr(result, "warnings", ())),
-                       check.warnings)
+    res = SpeakResult("", int(sr), len(wav) / float(sr), gen, getattr(result, "seed", None),
+                      tuple(ui_advice(w) for w in getattr(result, "warnings", ())), check.warnings)
+    settings = {"model": model_rel, "lang": lang, "reference": ref.name if ref_upload else ref_slice,
+                "reference_text": ref_text or "", "top_k": int(top_k), "top_p": float(top_p),
+                "temperature": float(temperature), "repetition_penalty": float(repetition_penalty),
+                "speed": float(speed)}
+    out = keep_result(voice, wav, int(sr), text, settings, res)
+    return dataclasses.replace(res, wav_path=str(out))
+
+
+SPOKEN = "spoken"  # <voice>/spoken/: every Speak result, with what made it
+
+
+def keep_result(voice: Voice, wav: np.ndarray, sr: int, text: str, settings: dict,
+                res: SpeakResult) -> Path:
+    """Save a result as <voice>/spoken/<time>-seed<seed>.wav + .json (text, settings, seed,
+    length, checks), so yesterday's take can be found and made again. Never overwrites."""
+    from voicelab.audio import io
+    from voicelab.fileio import write_json_atomic
+
+    folder = voice.root / SPOKEN
+    folder.mkdir(parents=True, exist_ok=True)
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-seed{res.seed if res.seed is not None else 'x'}"
+    out, n = folder / f"{base}.wav", 2
+    while out.exists() or out.with_suffix(".json").exists():
+        out, n = folder / f"{base}-{n}.wav", n + 1
+    io.write_wav(out, wav, sr)
+    write_json_atomic(out.with_suffix(".json"), {
+        "text": text, "seed": res.seed, "seconds": round(res.seconds, 3), "sample_rate": sr,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"), **settings,
+        "warnings": list(res.warnings), "checks": list(res.checks),
+    })  # fmt: skip
+    return out
+
+
+def spoken_choices(voice: Voice) -> list[tuple[str, str]]:
+    """(label "time: start of the text", wav path relative to the voice), newest first."""
+    folder = voice.root / SPOKEN
+    out = []
+    for meta in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
+        wav = meta.with_suffix(".wav")
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+            text = str(info.get("text", ""))
+        except (OSError, ValueError, AttributeError):
+            continue
+        if wav.is_file():
+            text = text if len(text) <= 50 else text[:47] + "..."
+            out.append((f"{meta.stem[:15]}: {text}", str(wav.relative_to(voice.root))))
+    return out
+
+
+def spoken_view(voice: Voice, rel: str | None) -> tuple[str | None, str]:
+    """(wav path, markdown of its text and settings) of a kept result."""
+    if not rel:
+        return None, ""
+    wav = in_voice(voice, rel)
+    try:
+        info = json.loads(wav.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise VoicelabError(f"{Path(rel).name}: its settings cannot be read ({e})") from None
+    keys = ("model", "lang", "reference", "seed", "top_k", "top_p", "temperature",
+            "repetition_penalty", "speed")
+    rows = " · ".join(f"{k} {info.get(k)}" for k in keys if k in info)
+    return str(wav), f"**{info.get('time', '')}**: {info.get('text', '')}\n\n{rows}"
 
 
 CHECK_SENTENCES = 3  # held-out sentences of "Check quality": about a minute on a laptop CPU
@@ -276,6 +335,12 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
                      buttons=["download"])
     file = gr.File(label="Download WAV", interactive=False, elem_id="speak-file")
     info = gr.Markdown(elem_id="speak-info")
+    with gr.Accordion("Earlier results", open=False) as earlier_box:
+        earlier = gr.Dropdown(label="Kept in the voice's spoken/ folder, newest first",
+                              elem_id="speak-earlier")
+        earlier_audio = gr.Audio(label="Earlier result", interactive=False,
+                                 elem_id="speak-earlier-audio", buttons=["download"])
+        earlier_md = gr.Markdown(elem_id="speak-earlier-info")
     with gr.Row():
         check_btn = gr.Button(f"Check quality ({CHECK_SENTENCES} held-out sentences)",
                               elem_id="speak-check", scale=0)
@@ -297,8 +362,18 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
                 gr.Dropdown(choices=runs, value=keep(cur_run, runs)))
 
     def on_go(name, *args):
-        r = speak(voice_or_error(name), *args)
-        return r.wav_path, r.wav_path, r.markdown()
+        v = voice_or_error(name)
+        r = speak(v, *args)
+        rel = str(Path(r.wav_path).relative_to(v.root))
+        return r.wav_path, r.wav_path, r.markdown(), gr.Dropdown(choices=spoken_choices(v),
+                                                                 value=rel)
+
+    def earlier_list(name):
+        v = voice_or_error(name) if name else None
+        return gr.Dropdown(choices=spoken_choices(v) if v else [], value=None)
+
+    def on_earlier(name, rel):
+        return spoken_view(voice_or_error(name), rel) if name else (None, "")
 
     def on_export(name, r):
         p = export(voice_or_error(name), r)
@@ -311,8 +386,12 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     def on_upload_ref(name, upload, rel):
         return upload_ref_text(voice_or_error(name) if name else None, upload, rel)
 
-    go.click(friendly(on_go, 3), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
-                               top_k, top_p, temp, rep, speed, seed], [audio, file, info])
+    go.click(friendly(on_go, 4), [voice_dd, model, text, lang, ref_slice, ref_upload, ref_text,
+                               top_k, top_p, temp, rep, speed, seed],
+             [audio, file, info, earlier])
+    earlier_box.expand(quiet(earlier_list, 1), [voice_dd], [earlier])
+    voice_dd.change(quiet(earlier_list, 1), [voice_dd], [earlier])
+    earlier.change(quiet(on_earlier, 2), [voice_dd, earlier], [earlier_audio, earlier_md])
     def on_check(name, m, progress=gr.Progress()):
         _cancel.clear()
         return check_quality(voice_or_error(name), m, bridge(progress, "checking", _cancel))
