@@ -21,9 +21,12 @@ Writes benchmarks/results/align.json and align.md (align_quick.* after --quick).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,7 +61,12 @@ def try_align(wav, sr, text, n_frames=None) -> tuple[al.Alignment | None, str, f
     """-> (alignment or None, rejection reason, wall s, CPU s). Never rejects on scores."""
     t, c = time.perf_counter(), time.process_time()
     try:
-        a, why = al.align(wav, sr, text, n_frames, min_score=-1e9, min_word_score=-1e9, min_pause_score=-1e9), ""
+        a, why = (
+            al.align(
+                wav, sr, text, n_frames, min_score=-1e9, min_word_score=-1e9, min_pause_score=-1e9
+            ),
+            "",
+        )
     except al.AlignmentError as e:
         a, why = None, str(e)[:90]
     return a, why, time.perf_counter() - t, time.process_time() - c
@@ -83,12 +91,54 @@ def mutate(text: str, kind: str, rng: random.Random, vocab: list[str]) -> str:
     return " ".join(words) + "."
 
 
+FLITE_MAP = {"ax": "AH", "pau": "SIL"}  # flite's US English phones are CMU's, lower-case
+
+
+def flite_truth(voice: str, text: str, n_samples: int, sr: int) -> list[tuple[str, float]] | None:
+    """flite's own segmentation of a flite fixture clip: [(ARPAbet phone, end seconds)], or None
+    when flite is missing or its audio is not the fixture's (the fixtures were made with it)."""
+    if not voice.startswith("flite_") or shutil.which("flite") is None:
+        return None
+    v = voice.removeprefix("flite_")
+    out = subprocess.run(["flite", "-voice", v, "-t", text, "-o", "none", "-psdur"],
+                         capture_output=True, text=True, timeout=60, check=False).stdout  # fmt: skip
+    segs = [(FLITE_MAP.get(p, p.upper()), float(t)) for p, t in (x.split(":") for x in out.split())]
+    if not segs or abs(segs[-1][1] * sr - n_samples) > 0.01 * sr:  # fixtures end-trimmed <= 5 ms
+        return None
+    return segs
+
+
+def boundary_errors(a: al.Alignment, truth: list[tuple[str, float]]) -> list[float]:
+    """Signed errors (ms) of the phone boundaries both agree exist: between two speech phones
+    that match one to one (difflib over the phone strings, pauses left out)."""
+    ends = np.cumsum(a.durations) * al.FRAME_SHIFT_S
+    ours = [(p, ends[i]) for i, p in enumerate(a.phones) if p not in ab.PAUSES]
+    theirs = [(p, t) for p, t in truth if p not in ab.PAUSES]
+    sm = difflib.SequenceMatcher(a=[p for p, _ in ours], b=[p for p, _ in theirs], autojunk=False)
+    errs = []
+    for blk in sm.get_matching_blocks():
+        for k in range(blk.size - 1):  # the end of phone k = the start of phone k + 1, both matched
+            errs.append((ours[blk.a + k][1] - theirs[blk.b + k][1]) * 1000)
+    return errs
+
+
 def stats(x) -> dict:
     x = np.asarray([v for v in x if v is not None and np.isfinite(v)], dtype=np.float64)
     if not x.size:
         return {"n": 0}
     q = np.percentile(x, [0, 5, 50, 95, 100])
     return {"n": int(x.size), **{k: round(float(v), 3) for k, v in zip(("min", "p5", "median", "p95", "max"), q, strict=True)}}  # fmt: skip
+
+
+def truth_stats(errs: list[float]) -> dict:
+    e = np.asarray(errs, dtype=np.float64)
+    if not e.size:
+        return {"boundaries": 0}
+    return {"boundaries": int(e.size), "mean_abs_ms": round(float(np.mean(np.abs(e))), 2),
+            "median_abs_ms": round(float(np.median(np.abs(e))), 2),
+            "mean_signed_ms": round(float(np.mean(e)), 2),
+            "within_20ms": round(float(np.mean(np.abs(e) <= 20)), 4),
+            "within_50ms": round(float(np.mean(np.abs(e) <= 50)), 4)}  # fmt: skip
 
 
 def rejected(r: dict, s_min: float, w_min: float | None, p_min: float | None) -> bool:
@@ -103,7 +153,10 @@ def rejected(r: dict, s_min: float, w_min: float | None, p_min: float | None) ->
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10 clips per voice")
-    ap.add_argument("--fixtures", default=os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"))
+    ap.add_argument(
+        "--fixtures",
+        default=os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fixtures"),
+    )
     args = ap.parse_args()
     stem = "align_quick" if args.quick else "align"
     speech = Path(args.fixtures) / "speech"
@@ -127,6 +180,8 @@ def main() -> int:
     right, wrong, clean = [], [], {}
     audio_s = wall_s = cpu_s = 0.0
     speech_durs: list[int] = []
+    truths: dict[tuple[str, int], list] = {}
+    berrs: list[float] = []
     n_sp = 0
     for v in VOICES:
         items = clips[v]
@@ -138,11 +193,23 @@ def main() -> int:
                 right.append({"voice": v, "clip": path.name, "rejected": why})
                 continue
             clean[(v, k)] = a
-            right.append({"voice": v, "clip": path.name, **conf(a), "x_real_time_cpu": len(wav) / sr / dc})
-            speech_durs += [int(d) for p, d in zip(a.phones, a.durations, strict=True) if p not in ab.PAUSES]
+            truth = flite_truth(v, text, len(wav), sr)
+            if truth is not None:
+                truths[(v, k)] = truth
+                berrs += boundary_errors(a, truth)
+            right.append(
+                {"voice": v, "clip": path.name, **conf(a), "x_real_time_cpu": len(wav) / sr / dc}
+            )
+            speech_durs += [
+                int(d) for p, d in zip(a.phones, a.durations, strict=True) if p not in ab.PAUSES
+            ]
             n_sp += a.phones.count(ab.SP)
             for kind in KINDS:
-                text2 = items[(k + 7) % len(items)][1] if kind == "other" else mutate(text, kind, rng, vocab)
+                text2 = (
+                    items[(k + 7) % len(items)][1]
+                    if kind == "other"
+                    else mutate(text, kind, rng, vocab)
+                )
                 b, why, _, _ = try_align(wav, sr, text2)
                 wrong.append({"voice": v, "clip": path.name, "kind": kind, "text": text2,
                               **(conf(b) if b else {"rejected": why})})  # fmt: skip
@@ -187,7 +254,10 @@ def main() -> int:
             off = (s["start"] - a0 / tsr) * 100  # frames of extra lead-in in the noisy cut
             if c is not None:
                 row["start_err_ms"] = float(a.durations[0] - off - c.durations[0]) * 10
-                row["end_err_ms"] = float((a.n_frames - a.durations[-1]) - off - (c.n_frames - c.durations[-1])) * 10
+                row["end_err_ms"] = (
+                    float((a.n_frames - a.durations[-1]) - off - (c.n_frames - c.durations[-1]))
+                    * 10
+                )
                 keep_c = [i for i, p in enumerate(c.phones[:-2]) if p != ab.SP]
                 keep_a = [i for i, p in enumerate(a.phones[:-2]) if p != ab.SP]
                 if [c.phones[i] for i in keep_c] == [a.phones[i] for i in keep_a]:  # same variants
@@ -203,16 +273,19 @@ def main() -> int:
     for topn in (4, saved):
         al.TOPN = topn
         al._aligner.cache_clear()
-        diffs, secs, aud = [], 0.0, 0.0
+        diffs, secs, aud, terrs = [], 0.0, 0.0, []
         for (v, k), c in subset:
             wav, sr = load_audio(clips[v][k][0])
             a, _, _, dc = try_align(wav, sr, clips[v][k][1], c.n_frames)
             secs, aud = secs + dc, aud + len(wav) / sr
+            if a is not None and (v, k) in truths:
+                terrs += boundary_errors(a, truths[(v, k)])
             if a is not None and a.phones == c.phones:
                 d = np.cumsum(a.durations)[:-1] - np.cumsum(c.durations)[:-1]
                 diffs.append(float(np.mean(np.abs(d))) * 10)
         topn_rows[str(topn)] = {"x_real_time_cpu": round(aud / secs, 1), "same_phones": len(diffs),
-                                "mean_abs_boundary_diff_ms_vs_topn2": stats(diffs)}  # fmt: skip
+                                "mean_abs_boundary_diff_ms_vs_topn2": stats(diffs),
+                                "vs_flite_truth": truth_stats(terrs)}  # fmt: skip
     al.TOPN = saved
     al._aligner.cache_clear()
 
@@ -258,6 +331,7 @@ def main() -> int:
             "frac_20_300ms": round(float(np.mean((durs >= 2) & (durs <= 30))), 4),
             "median_ms": float(np.median(durs) * 10), "sp_pauses": n_sp,
         },
+        "vs_flite_truth": truth_stats(berrs) | {"clips": len(truths)},
         "topn": topn_rows,
         "thresholds": thresholds,
         "right_rows": right, "noisy_rows": noisy, "wrong_rows": wrong,
@@ -273,7 +347,7 @@ def markdown(r: dict) -> str:
     def fmt(st: dict) -> str:
         return f"{st['min']} / {st['median']} / {st['max']}" if st.get("n") else "-"
 
-    s, d, n, cfg = r["speed"], r["durations"], r["noisy"], r["settings"]
+    s, d, n, cfg, ft = r["speed"], r["durations"], r["noisy"], r["settings"], r["vs_flite_truth"]
     md = [
         "# Alignment benchmark: pocketsphinx forced alignment on the speech fixtures", "",
         f"{machine_line(r['machine'])} · load {r['machine'].get('load_average_1m')} · "
@@ -304,7 +378,9 @@ def markdown(r: dict) -> str:
     for t in r["thresholds"]:
         md.append(f"| {t['min_score']} | {t['min_word_score'] or '-'} | {t['min_pause_score'] or '-'} | "
                   f"{t['right']} | {t['noisy']} | " + " | ".join(t[k] for k in KINDS) + " |")  # fmt: skip
-    ns = ", ".join(f"{x['input']}: " + (x.get("rejected") or f"score {x['score']:.2f}") for x in r["nonspeech"])
+    ns = ", ".join(
+        f"{x['input']}: " + (x.get("rejected") or f"score {x['score']:.2f}") for x in r["nonspeech"]
+    )
     md += ["", f"Non-speech with a sentence as transcript: {ns}.", "",
            "## Boundaries", "",
            f"- {d['frac_20_300ms']:.1%} of {d['speech_phones']} speech phones last 20-300 ms (median "
@@ -316,13 +392,19 @@ def markdown(r: dict) -> str:
            f"{n['abs_end_err_ms'].get('median')} ms (p95 {n['abs_end_err_ms'].get('p95')}); mean "
            f"|phone boundary difference| per sentence median {n['mean_abs_boundary_err_ms'].get('median')} ms, "
            f"worst {n['mean_abs_boundary_err_ms'].get('max')} ms ({n['mean_abs_boundary_err_ms'].get('n')} "
-           "sentences with the same pronunciation variants).", "",
+           "sentences with the same pronunciation variants).",
+           f"- Against flite's own segmentation of its fixture clips ({ft.get('clips')} clips, "
+           f"{ft.get('boundaries')} phone boundaries between matching phones; `flite -psdur`, same "
+           f"audio): mean |error| {ft.get('mean_abs_ms')} ms (median {ft.get('median_abs_ms')}, mean "
+           f"signed {ft.get('mean_signed_ms')}), {ft.get('within_20ms', 0):.1%} within 20 ms, "
+           f"{ft.get('within_50ms', 0):.1%} within 50 ms.", "",
            "## topn (Gaussians per codebook)", "",
-           "| topn | x real time per core | same phones | mean abs boundary diff vs topn=2 (ms), median / max |",
-           "|---|---|---|---|"]  # fmt: skip
+           "| topn | x real time per core | same phones | mean abs boundary diff vs topn=2 (ms), median / max | vs flite's segmentation: mean abs / within 20 ms |",
+           "|---|---|---|---|---|"]  # fmt: skip
     for k, t in r["topn"].items():
-        st = t["mean_abs_boundary_diff_ms_vs_topn2"]
-        md.append(f"| {k} | {t['x_real_time_cpu']} | {t['same_phones']} | {st.get('median')} / {st.get('max')} |")
+        st, ft = t["mean_abs_boundary_diff_ms_vs_topn2"], t["vs_flite_truth"]
+        md.append(f"| {k} | {t['x_real_time_cpu']} | {t['same_phones']} | {st.get('median')} / {st.get('max')} | "
+                  f"{ft.get('mean_abs_ms')} ms / {ft.get('within_20ms', 0):.1%} |")  # fmt: skip
     return "\n".join(md) + "\n"
 
 

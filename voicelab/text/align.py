@@ -17,9 +17,11 @@ a pause); before the first word and after the last is SIL (always present, >= 1 
 
 Confidence: `score` is the aligned words' mean log-likelihood per frame relative to the best
 senone of each frame (pocketsphinx normalises senone scores per frame, so this is a ratio
-against an unconstrained recogniser; natural-log units per frame, <= 0). A correct transcript scores near 0; a wrong one forces the
-audio through the wrong phones and scores far below (thresholds measured in
-benchmarks/results/align.md).
+against an unconstrained recogniser; natural-log units per frame, <= 0). A correct transcript
+scores near 0; a wrong one forces the audio through the wrong phones and scores far below. The
+same ratio per word catches one misread word, and per silence stretch catches speech that no
+word of the transcript covers (a word missing from the text). Thresholds measured on right and
+deliberately wrong transcripts in benchmarks/results/align.md.
 """
 
 from __future__ import annotations
@@ -211,20 +213,31 @@ def align(
         )
     with _lock:  # the decoders are stateful: one utterance at a time
         aligner = _aligner()
-        aligner.add_words(seq.prons)
         d = aligner.d
-        d.set_align_text(seq.align_text())
-        _decode(d, pcm)
-        if d.hyp() is None:
+        try:
+            aligner.add_words(seq.prons)
+            d.set_align_text(seq.align_text())
+            _decode(d, pcm)
+            if d.hyp() is None:
+                raise AlignmentError(
+                    "the transcript does not match the audio: the aligner found no path through "
+                    "its words (a wrong transcript, or not speech: noise, music); check this "
+                    "clip's text"
+                )
+            d.set_alignment()
+            _decode(d, pcm)
+            alignment = d.get_alignment()
+        except RuntimeError as e:  # pocketsphinx reports its failures as RuntimeError
             raise AlignmentError(
-                "the transcript does not match the audio: the aligner found no path through its "
-                "words (a wrong transcript, or not speech: noise, music); check this clip's text"
+                f"the aligner failed on this clip ({e}); check its text and audio"
+            ) from None
+        if alignment is None:
+            raise AlignmentError(
+                "the transcript does not match the audio: the phone-level pass found no "
+                "alignment; check this clip's text"
             )
-        d.set_alignment()
-        _decode(d, pcm)
         segs = [
-            (w.name, [(p.name, p.score, [s.duration for s in p]) for p in w])
-            for w in d.get_alignment()
+            (w.name, [(p.name, p.score, [s.duration for s in p]) for p in w]) for w in alignment
         ]
         # scores are in log base 1.0001 units, shifted by SENSCR_SHIFT (10 bits)
         to_ln = float(d.get_logmath().log_to_ln(1 << _SENSCR_SHIFT))
@@ -236,8 +249,10 @@ def align(
         )
     worst = int(np.argmin(a.word_scores))
     if a.word_scores[worst] < min_word_score:
+        at = int(a.durations[: a.words[worst].start].sum()) * FRAME_SHIFT_S
         raise AlignmentError(
-            f"the transcript does not match the audio at the word {a.words[worst].key!r} (score "
+            f"the transcript does not match the audio at the word {a.words[worst].key!r} "
+            f"(about {at:.1f} s; score "
             f"{a.word_scores[worst]:.2f} per frame, below {min_word_score:.2f}); check the text"
         )
     if a.pause_scores.size and a.pause_scores.min() < min_pause_score:
