@@ -170,3 +170,32 @@ def test_new_run_says_which_base_it_starts_from(monkeypatch):
     monkeypatch.setattr(train, "_bases", lambda: [_Base("base", "small", False)])
     md = train.start_point(cfg)
     assert "**from scratch**" in md and "preset `small`" in md and "pick that preset" in md
+
+
+def test_checkpoint_table_shows_the_losses_a_person_watches(tmp_home):
+    """Issue 15.19: the table showed adv/commit/d (alphabetical first three)."""
+    sovits = {"loss/mel": 1.234, "loss/kl": 2.5, "loss/fm": 0.2, "loss/adv": 2.9,
+              "loss/commit": 6.8, "loss/g_total": 235.0, "loss/d": 2.98}
+    assert train.watched_losses(sovits) == "mel 1.23, kl 2.5"
+    assert train.watched_losses({"loss/gpt": 3.1}, 2.75) == "val 2.75, gpt 3.1"
+    world = {"loss/mgc": 1.0, "loss/lf0": 0.5, "loss/vuv": 0.1, "loss/bap": 0.2}
+    assert train.watched_losses(world) == "mgc 1, lf0 0.5, vuv 0.1"
+
+
+def test_reload_opens_the_voice_this_browser_worked_on(tmp_home):
+    """Issue 15.19: after a reload the picker chose the newest voice folder."""
+    import os
+
+    from voicelab.ui import voice as voice_tab
+    from voicelab.workspace import get_voice
+
+    a, b = get_voice("a").create(), get_voice("b").create()
+    old = 1_000_000_000
+    for sub in [b.root, *b.root.iterdir()]:
+        os.utime(sub, (old, old))
+    (a.raw / "x.wav").write_bytes(b"1")
+    for sub in [a.root]:
+        os.utime(sub, (old - 10, old - 10))  # a's folder looks older, its files are newer
+    assert voice_tab.default_voice(["a", "b"]) == "a", "the voice changed last, by its files"
+    assert voice_tab.default_voice(["a", "b"], remembered="b") == "b", "this browser's voice"
+    assert voice_tab.default_voice(["a", "b"], remembered="gone") == "a"

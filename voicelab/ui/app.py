@@ -32,7 +32,7 @@ def build_app() -> gr.Blocks:
         )
         banner = gr.Markdown(visible=False, elem_id="notices")
         with gr.Tab("Voice", id="voice"):
-            voice_dd = voice.build()
+            voice_dd, remembered = voice.build()
         with gr.Tab("Record & Clean", id="record"):
             record.build(voice_dd)
         with gr.Tab("Slice", id="slice") as slice_tab:
@@ -43,6 +43,6 @@ def build_app() -> gr.Blocks:
             speak.build(voice_dd, speak_tab)
         # a browser refresh starts from the page's defaults: restore the voice list and the
         # banner, and (through voice_dd.change) re-attach to a trainer that is still running
-        demo.load(voice.refresh_voices, [voice_dd], [voice_dd])
+        demo.load(voice.refresh_voices, [voice_dd, remembered], [voice_dd])
         demo.load(notices_markdown, None, [banner])
     return demo

@@ -404,6 +404,25 @@ def control(voice_name: str, run: str, action: Literal["pause", "stop"]) -> str:
 # ---------------------------------------------------------------------------- polling
 
 
+# Terms that keep the GAN and the quantiser in balance: they hover around a constant and say
+# little about the voice, so the checkpoint table leaves them out (the plot still shows them).
+BOOKKEEPING_LOSSES = ("adv", "d", "fm", "g_total", "total", "commit")
+
+
+def watched_losses(losses: dict[str, float], val_loss: float | None = None, n: int = 3) -> str:
+    """'val 0.91, mel 1.23, kl 2.1': the validation loss, then the first `n` losses a person
+    watches (reconstruction, KL, the GPT's token loss ...), in the trainer's own order."""
+    shown = [f"val {val_loss:.3g}"] if isinstance(val_loss, (int, float)) else []
+    for key, v in losses.items():
+        name = key.split("/", 1)[-1]
+        if name in BOOKKEEPING_LOSSES or not isinstance(v, (int, float)):
+            continue
+        if len(shown) >= n + (1 if val_loss is not None else 0):
+            break
+        shown.append(f"{name} {v:.3g}")
+    return ", ".join(shown)
+
+
 def checkpoint_rows(run_dir: Path) -> list[list[Any]]:
     """[step, stage, file, saved, losses, note] per checkpoint, newest first."""
     from voicelab.training import checkpoint
@@ -413,7 +432,7 @@ def checkpoint_rows(run_dir: Path) -> list[list[Any]]:
         note = "damaged: " + c.problem if c.problem else ", ".join(
             n for n, f in (("latest", c.is_latest), ("best", c.is_best)) if f
         )
-        losses = ", ".join(f"{k} {v:.3g}" for k, v in sorted(c.losses.items())[:3])
+        losses = watched_losses(c.losses, c.val_loss)
         saved = time.strftime("%H:%M:%S", time.localtime(c.time)) if c.time else ""
         rows.append([c.step, c.stage or "", c.path.name, saved, losses, note])
     return rows

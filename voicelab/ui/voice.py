@@ -66,24 +66,41 @@ def describe_voice(name: str | None) -> str:
     return "\n".join(lines)
 
 
-def default_voice(names: list[str]) -> str | None:
-    """The voice a fresh page opens on: one that is training (re-attach), else the newest."""
+def last_worked_on(voice) -> float:  # voice: workspace.Voice
+    """When anything in the voice last changed: the newest mtime among its folders and their
+    files (a voice folder's own mtime only moves when a direct child is created)."""
+    newest = voice.root.stat().st_mtime
+    for sub in (voice.raw, voice.clean, voice.slices, voice.runs, voice.exports,
+                voice.root / "spoken"):
+        if sub.is_dir():
+            newest = max(newest, sub.stat().st_mtime,
+                         *(p.stat().st_mtime for p in sub.iterdir()))
+    return newest
+
+
+def default_voice(names: list[str], remembered: str | None = None) -> str | None:
+    """The voice a fresh page opens on: one that is training (re-attach), else the one this
+    browser worked on last (`remembered`), else the one changed most recently."""
     voices = [get_voice(n) for n in names]
     for v in voices:
         if active_run(v):
             return v.name
+    if remembered in names:
+        return remembered
     if not voices:
         return None
-    return max(voices, key=lambda v: v.root.stat().st_mtime).name
+    return max(voices, key=last_worked_on).name
 
 
-def refresh_voices(current: str | None) -> gr.Dropdown:
+def refresh_voices(current: str | None, remembered: str | None = None) -> gr.Dropdown:
     names = list_voices()
-    return gr.Dropdown(choices=names, value=current if current in names else default_voice(names))
+    return gr.Dropdown(choices=names,
+                       value=current if current in names else default_voice(names, remembered))
 
 
-def build() -> gr.Dropdown:
-    """Lay out the Voice tab; returns the voice picker the other tabs read."""
+def build() -> tuple[gr.Dropdown, gr.BrowserState]:
+    """Lay out the Voice tab; returns the voice picker the other tabs read, and the browser's
+    memory of the voice it worked on (read by the page's load event)."""
     gr.Markdown(
         "Each voice is a folder with its recordings, slices, training runs and models. "
         "Create one for a new speaker, or pick one to continue."
@@ -117,7 +134,10 @@ def build() -> gr.Dropdown:
         new, names = create_voice(name)
         return gr.Dropdown(choices=names, value=new), ""
 
+    # the voice this browser works on, kept in its localStorage across reloads
+    remembered = gr.BrowserState(None, storage_key="voicelab-voice")
+    voice.change(lambda name: name, [voice], [remembered])
     create.click(friendly(_create, 2), [new_name], [voice, new_name])
     refresh.click(refresh_voices, [voice], [voice])
     voice.change(quiet(describe_voice, 1), [voice], [info], api_name="describe_voice")
-    return voice
+    return voice, remembered
