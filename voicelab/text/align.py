@@ -12,8 +12,11 @@ fillers between words and picks among pronunciation variants ("the" or "the(2)")
 one decoder held per process (loading the model takes about a second).
 
 Pauses: filler stretches between two words of >= `min_pause_ms` become SP; shorter ones are
-split between the neighbouring phones (a stop closure or a breath the model should not learn as
-a pause); before the first word and after the last is SIL (always present, >= 1 frame).
+split between the neighbouring phones (a stop closure the model should not learn as a pause),
+except where the text has punctuation: there SP is always kept (1 frame taken from the longer
+neighbouring phone when the speaker did not pause at all), so a training sequence has SP
+wherever `text_to_phones` puts one at synthesis, plus the speaker's own pauses elsewhere. Before
+the first word and after the last is SIL (always present, >= 1 frame).
 
 Confidence: `score` is the aligned words' mean log-likelihood per frame relative to the best
 senone of each frame (pocketsphinx normalises senone scores per frame, so this is a ratio
@@ -47,7 +50,7 @@ _SENSCR_SHIFT = 10  # pocketsphinx hmm.h: senone scores are shifted right by thi
 TOPN = 2  # Gaussians scored per codebook (pocketsphinx default 4)
 N_STATES = 3  # emitting states per phone in pocketsphinx's en-us model
 
-ALIGNER_VERSION = 1  # bump when the same clip + text could align differently
+ALIGNER_VERSION = 2  # bump when the same clip + text could align differently (2: SP at punctuation)
 
 
 def settings() -> dict:
@@ -282,6 +285,8 @@ def _build(seq, segs, to_ln, n_frames, min_pause_ms) -> Alignment:
     pause_starts: list[int] = []
     gap_score = 0
     cursor = 0  # frames seen so far
+    # word indices followed by SP in the text (punctuation)
+    punct_pause = {i for i, w in enumerate(seq.words[:-1]) if seq.phones[w.end] == ab.SP}
     wi = 0
     for name, ph in segs:
         if _is_filler(name):
@@ -299,8 +304,20 @@ def _build(seq, segs, to_ln, n_frames, min_pause_ms) -> Alignment:
         if not words:  # leading silence
             phones.append(ab.SIL), pos.append(ab.POS_NONE), states.append(list(gap))
             stress.append(ab.ST_NONE)
-        elif gap.sum() >= min_pause:
-            phones.append(ab.SP), pos.append(ab.POS_NONE), states.append(list(gap))
+        elif gap.sum() >= min_pause or wi - 1 in punct_pause:
+            # a real pause, or any pause at all where the text has punctuation: there
+            # text_to_phones puts SP, so training sees SP wherever synthesis will
+            sp = list(gap)
+            if not gap.any():  # no silence found: a 1-frame SP from the longer neighbour
+                prev = states[-1]
+                if sum(prev) >= sum(ph[0][2]):
+                    prev[int(np.argmax(prev))] -= 1
+                else:
+                    st0 = list(ph[0][2])
+                    st0[int(np.argmax(st0))] -= 1
+                    ph = [(ph[0][0], ph[0][1], st0)] + ph[1:]
+                sp = [0, 1, 0]
+            phones.append(ab.SP), pos.append(ab.POS_NONE), states.append(sp)
             stress.append(ab.ST_NONE)
         elif gap.sum() > 0:  # too short for a pause: split between the neighbours
             g = int(gap.sum())
