@@ -199,3 +199,21 @@ def test_reload_opens_the_voice_this_browser_worked_on(tmp_home):
     assert voice_tab.default_voice(["a", "b"]) == "a", "the voice changed last, by its files"
     assert voice_tab.default_voice(["a", "b"], remembered="b") == "b", "this browser's voice"
     assert voice_tab.default_voice(["a", "b"], remembered="gone") == "a"
+
+
+def test_time_estimate_comes_from_the_measured_benchmark(tmp_path, monkeypatch):
+    """Issue 15.17: hints disagreed ("~2000" vs 1500, "hours" vs "an hour or so")."""
+    bench = tmp_path / "train.json"
+    bench.write_text(json.dumps({"machine": {"cores": 2, "cpu": "Test CPU", "gpu": None},
+                                 "results": {"tiny": {"batch_size": 2,
+                                                      "sovits": {"s_per_step": 2.0},
+                                                      "gpt": {"s_per_step": 0.5}}}}))
+    monkeypatch.setattr(train, "BENCH_TRAIN", bench)
+    keys = [s.key for s in train.SETTINGS]
+    vals = train.preset_values("tiny")
+    vals[keys.index("sovits_steps")], vals[keys.index("gpt_steps")] = 600, 120
+    vals[keys.index("batch_size")] = 4  # twice the measured batch: twice the time per step
+    md = train.estimate("tiny", vals)
+    assert "about 42 min 00 s" in md and "600 + 120 steps" in md and "2-core Test CPU" in md
+    assert train.estimate("small", vals) == "", "no measurement: no made-up number"
+    assert not any("~" in s.help or "hour" in s.help for s in train.SETTINGS)

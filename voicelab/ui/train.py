@@ -48,8 +48,8 @@ class Setting:
 
 # The settings a person may want to touch; everything else comes from the preset.
 SETTINGS = (
-    Setting("train", "sovits_steps", "Stage 1 steps (SoVITS)", "acoustic model; ~2000 for a minute or two of speech"),
-    Setting("train", "gpt_steps", "Stage 2 steps (GPT)", "the model of rhythm and pronunciation; about half of stage 1"),
+    Setting("train", "sovits_steps", "Stage 1 steps (SoVITS)", "the acoustic model; the preset's value suits a minute or two of speech"),
+    Setting("train", "gpt_steps", "Stage 2 steps (GPT)", "the model of rhythm and pronunciation"),
     Setting("train", "batch_size", "Batch size", "slices per step: lower it if memory runs out"),
     Setting("train", "lr_g", "Learning rate, SoVITS", "too high makes the loss jump or NaN; 2e-4 is safe"),
     Setting("train", "lr_gpt", "Learning rate, GPT", "1e-4 from scratch, lower when fine-tuning"),
@@ -171,8 +171,38 @@ def device_info() -> str:
 
     return (
         f"Device: **CPU** ({os.cpu_count()} cores). No GPU found: training works but is slow "
-        "(the `small` preset takes hours; `tiny` only checks that everything runs)."
+        "(see the time estimate below the buttons)."
     )
+
+
+BENCH_TRAIN = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "results" / "train.json"
+
+
+def estimate(preset: str, values: list[Any]) -> str:
+    """Markdown: how long training with these settings takes, from the measured seconds per
+    step of benchmarks/results/train.json (scaled by batch size), or nothing when not measured."""
+    try:
+        bench = json.loads(BENCH_TRAIN.read_text(encoding="utf-8"))
+        measured = bench["results"][preset]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    try:
+        v = dict(zip((s.key for s in SETTINGS), _typed(values), strict=True))
+    except VoicelabError:
+        return ""
+    total, parts = 0.0, []
+    for stage, key, label in (("sovits", "sovits_steps", "stage 1"), ("gpt", "gpt_steps", "stage 2")):
+        m = measured.get(stage) or {}
+        if not isinstance(m.get("s_per_step"), (int, float)):
+            return ""
+        per = m["s_per_step"] * max(1, int(v["batch_size"])) / max(1, int(measured.get("batch_size") or 1))
+        total += per * int(v[key])
+        parts.append(f"{per:.2g} s per {label} step")
+    mach = bench.get("machine") or {}
+    where = f"{mach.get('cores', '?')}-core {mach.get('cpu', 'CPU')}" if not mach.get("gpu") else str(mach["gpu"])
+    return (f"Estimated time: **about {fmt_duration(total)}** for {int(v['sovits_steps'])} + "
+            f"{int(v['gpt_steps'])} steps ({', '.join(parts)}, measured on a quiet {where}; a "
+            "busy machine takes longer, and the progress bar shows the real pace once it runs).")
 
 
 def new_run_name(voice: Voice) -> str:
@@ -651,6 +681,7 @@ def build(voice_dd: gr.Dropdown) -> None:
         resume_btn = gr.Button("Resume from newest checkpoint", elem_id="train-resume")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop", interactive=False)
     run_info_md = gr.Markdown(elem_id="train-run-info")
+    estimate_md = gr.Markdown(estimate(default, preset_values(default)), elem_id="train-estimate")
     resume_md = gr.Markdown(elem_id="train-resume-info")
     message = gr.Markdown(elem_id="train-message")
     state_md = gr.Markdown(elem_id="train-state")
@@ -672,6 +703,10 @@ def build(voice_dd: gr.Dropdown) -> None:
     # not reset the boxes to the preset's defaults over the run's own values
     preset.input(quiet(preset_values, len(inputs)), [preset], inputs)
     preset.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md])
+    keys = [s.key for s in SETTINGS]
+    for box in [preset] + [inputs[keys.index(k)] for k in ("sovits_steps", "gpt_steps", "batch_size")]:
+        box.change(lambda p, *vals: estimate(p, list(vals)), [preset, *inputs], [estimate_md],
+                   show_progress="hidden")
 
     def on_start(name, r, p, *values):
         return start(name, r, p, list(values), resume=False), {}
