@@ -9,8 +9,8 @@ This module is the text side of that contract; the GAN path keeps its IPA front 
 Symbols (`SYMBOLS`, ids fixed; `SYMBOLS_VERSION` + `symbols_hash()` pinned in a test):
   - "_"   pad (id 0),
   - "SIL" silence at the start and end of an utterance (always exactly one of each),
-  - "SP"  a pause between words (sentence-internal punctuation here; where the speaker really
-          paused, >= 50 ms, in an alignment),
+  - "SP"  a pause between words (at sentence-internal punctuation here; in an alignment also
+          wherever the speaker paused >= 50 ms),
   - the 39 ARPAbet phones.
 
 Word boundaries are a parallel per-phone feature `word_pos` (`WORD_POS`: none / begin / middle /
@@ -18,7 +18,10 @@ end / single) rather than a boundary symbol. Why: every symbol of the sequence i
 segment with >= 1 frame, so the GPT's one-token-per-phone stream and the duration model stay
 aligned one to one (a boundary symbol would need a zero-length segment), while the duration
 model still sees word-initial and word-final positions (word-final lengthening, the strongest
-duration cue after the phone identity) and one-phone words ("a", "I").
+duration cue after the phone identity) and one-phone words ("a", "I"). A second parallel
+feature `stress` (`STRESS`: none / unstressed / secondary / primary) gives vowels their lexical
+stress as espeak-ng reads the sentence in context (function words unstressed): the CMU phones
+carry no stress, and stress is the main cue for F0 and duration after the phone itself.
 
 Pronunciations: the first CMU-dictionary variant ("the" -> DH AH). The aligner may pick another
 variant ("the(2)" -> DH IY); training uses the aligned phones, so the model sees both. Words not
