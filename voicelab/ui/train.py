@@ -701,8 +701,9 @@ def build(voice_dd: gr.Dropdown) -> None:
 
     # .input, not .change: picking a run sets the picker to the run's own preset, and that must
     # not reset the boxes to the preset's defaults over the run's own values
-    preset.input(quiet(preset_values, len(inputs)), [preset], inputs)
-    preset.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md])
+    preset.input(quiet(preset_values, len(inputs)), [preset], inputs, show_progress="hidden")
+    preset.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md],
+                  show_progress="hidden")
     keys = [s.key for s in SETTINGS]
     for box in [preset] + [inputs[keys.index(k)] for k in ("sovits_steps", "gpt_steps", "batch_size")]:
         box.change(lambda p, *vals: estimate(p, list(vals)), [preset, *inputs], [estimate_md],
@@ -733,5 +734,7 @@ def build(voice_dd: gr.Dropdown) -> None:
                     show_progress="hidden", api_name="train_plots")
     voice_dd.change(quiet(attach, 1), [voice_dd], [run]).then(lambda: ({}, {}), None, [last, seen])
     run.change(lambda: ({}, {}), None, [last, seen])
-    run.change(quiet(show_run, len(inputs) + 1), [voice_dd, run], [preset, *inputs])
-    run.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md])
+    # hidden progress: a spinner over the picker and the boxes would block them for a moment
+    run.change(quiet(show_run, len(inputs) + 1), [voice_dd, run], [preset, *inputs],
+               show_progress="hidden")
+    run.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md], show_progress="hidden")
