@@ -150,3 +150,16 @@ def test_real_rhvoice_voices():
     assert [v.voice for v in tts.list_voices("rhvoice")] == ["bdl", "clb"]  # slt is never listed
     audio, sr = tts.synthesize(tts.parse_voice("rhvoice:clb"), "Thank you so much!", tts.Prosody(1.1, 0.95))
     assert sr == 24000 and 0.5 < len(audio) / sr < 3 and np.abs(audio).max() > 0.05
+
+
+def test_a_lower_cap_picks_a_subset_and_speakers_grow_together():
+    """Rerunning a build with a lower --max-per-voice reuses its clips (same names), and clips
+    are made round-robin over speakers, so a build stopped early is balanced."""
+    voices = [tts.TTSVoice("flite", "kal16", "en"), tts.TTSVoice("rhvoice", "bdl", "en")]
+    pool, _ = build.load_sentence_pool(None, "en")
+    small = {p.out_rel for p in build.plan_tts(voices, {"en": pool}, 10, seed=3)}
+    large = build.plan_tts(voices, {"en": pool}, 40, seed=3)
+    assert len(small) == 20 and small < {p.out_rel for p in large}
+    order = [p.speaker for p in build.interleave(large)]
+    assert order[:4] == ["flite_kal16", "rhvoice_bdl", "flite_kal16", "rhvoice_bdl"]
+    assert sorted(order) == sorted(p.speaker for p in large)

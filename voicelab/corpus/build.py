@@ -127,8 +127,13 @@ def plan_tts(voices: list[tts.TTSVoice], pools: dict[str, list[str]], max_per_vo
         speaker = pseudo.pseudo_name(v.speaker, transform) if transform else v.speaker
         rng = random.Random(seed * 1_000_003 + zlib.crc32(speaker.encode()))
         n = len(pool) if max_per_voice <= 0 else min(max_per_voice, len(pool))
-        for i in sorted(rng.sample(range(len(pool)), n)):
-            pro = tts.Prosody(rng.choice(RATES), rng.choice(PITCHES))
+        # one order and one prosody per sentence, whatever n: a smaller --max-per-voice picks a
+        # subset of a larger one's clips, so a build rerun with a lower cap reuses its audio
+        order = list(range(len(pool)))
+        rng.shuffle(order)
+        prosodies = [tts.Prosody(rng.choice(RATES), rng.choice(PITCHES)) for _ in pool]
+        for i in sorted(order[:n]):
+            pro = prosodies[i]
             name = f"{i:04d}_r{round(pro.rate * 100)}_p{round(pro.pitch * 100)}"
             plans.append(Planned(speaker, v.lang, pool[i], source_of_speaker(v.engine, v.voice),
                                  f"wavs/{speaker}/{name}.wav", voice=v, prosody=pro,
@@ -248,6 +253,19 @@ def _cap(plans: list[Planned], max_per_voice: int) -> list[Planned]:
     return out
 
 
+def interleave(plans: list[Planned]) -> list[Planned]:
+    """Round-robin over speakers (each speaker's clips in their order), so that every speaker
+    grows at the same pace: a build stopped early leaves a balanced corpus, and rerunning it
+    with a lower --max-per-voice reuses what was made. corpus.list keeps this order."""
+    by: dict[str, list[Planned]] = {}
+    for p in plans:
+        by.setdefault(p.speaker, []).append(p)
+    out = []
+    for k in range(max((len(v) for v in by.values()), default=0)):
+        out += [v[k] for v in by.values() if k < len(v)]
+    return out
+
+
 def build_corpus(
     out: Path | str,
     cfg: Config,
@@ -341,6 +359,7 @@ def build_corpus(
         else:
             _count(excluded, "pseudo-speaker not admitted (WER)", len(pp))
     sr = cfg.audio.sample_rate
+    plans = interleave(plans)
     for i, p in enumerate(plans):
         if progress:
             progress(i, len(plans), p.speaker)
