@@ -37,12 +37,13 @@ import pyloudnorm
 import torch
 from torch import Tensor
 
+from voicelab import synth_world
 from voicelab.audio import features, io
 from voicelab.config import Config, config_from_dict
 from voicelab.devices import resolve_device
 from voicelab.errors import AudioError, ConfigError, VoicelabError
 from voicelab.export import BundleError, load_bundle, load_weights
-from voicelab.models.build import build_gpt, build_sovits
+from voicelab.models.build import build_gpt, build_sovits, is_world
 from voicelab.models.gpt import SemanticGPT, cpu_threads
 from voicelab.models.sampling import check_sampling_args
 from voicelab.models.sovits import SoVITS
@@ -270,6 +271,11 @@ class Synthesizer:
             warnings.append(msg)
             seconds = REF_MAX_S
         audio = self._normalise(audio)
+        if is_world(self.cfg):  # the world path: d-vector + F0 register (+ aligned prompt)
+            ref = synth_world.prepare_reference(self, audio, sr, seconds, reference_text,
+                                                reference_lang, warnings)
+            self._ref_cache = (key, ref)
+            return ref
         hop = self.cfg.features.hop_length
         audio = audio[: len(audio) // hop * hop]
         wav = torch.from_numpy(audio).to(self.device)[None]  # [1, T]
@@ -303,6 +309,9 @@ class Synthesizer:
         self, text: str, lang: str, ref: Reference, gen: torch.Generator, opts: dict[str, Any],
         speed: float, warnings: list[str],
     ) -> tuple[np.ndarray, SentenceInfo]:
+        if is_world(self.cfg):
+            wav, info = synth_world.sentence(self, text, lang, ref, gen, opts, speed, warnings)
+            return wav, SentenceInfo(text, info["phones"], info["tokens"], False, info["seconds"])
         ph = phonemize(text, lang)
         warnings.extend(w for w in ph.warnings if w not in warnings)
         dev = self.device

@@ -22,7 +22,7 @@ from voicelab.training.rng import fork_rng
 
 @torch.no_grad()
 def extract_tokens(
-    sovits: nn.Module, ema: EMA, items: list[Any], device: torch.device
+    sovits: nn.Module, ema: EMA, items: list[Any], device: torch.device, data: Any = None
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """First-quantizer tokens [T_t] and style vectors [style_dim] of every slice (EMA SoVITS).
 
@@ -33,6 +33,12 @@ def extract_tokens(
     with fork_rng(device), ema.applied(sovits) as sv:
         was = sv.training
         sv.eval()
+        if data is not None:  # the world path: one prosody token per phone, style of the d-vector
+            for i, item in enumerate(data.items):
+                toks, tlens = sv.extract_tokens(data.collate([i]).to(device))
+                tokens[item.key] = toks[0, : int(tlens[0])].cpu()
+                styles[item.key] = sv.style(item.dvector[None].to(device))[0].float().cpu()
+            items = []
         for item in items:
             spec = item.spec[None].to(device)
             lens = torch.tensor([item.frames], device=device)

@@ -43,6 +43,26 @@ def loss_weights(t: TrainConfig) -> dict[str, float]:
     }
 
 
+def world_loss_weights(t: TrainConfig) -> dict[str, float]:
+    """The stage-1 loss of the world path (model.acoustic = "world"): weight of each logged term.
+
+    All terms are on z-scored features, so 1.0 means "as important as the envelope". The
+    envelope (mgc) carries what is said and who says it, so it leads; F0 and voicing carry
+    intonation, which matters less for intelligibility; aperiodicity least. The delta term
+    (frame-to-frame change of the envelope) counters the over-smoothing that regression gives
+    and that costs intelligibility; durations come from the token, so their loss is small.
+    """
+    return {
+        "loss/mgc": 1.0,
+        "loss/lf0": 0.5,
+        "loss/vuv": 0.5,
+        "loss/bap": 0.3,
+        "loss/delta": 0.5,
+        "loss/dur": 1.0,
+        "loss/commit": t.c_commit,
+    }
+
+
 @dataclass
 class StepEnv:
     """What every step function gets besides the models."""
@@ -229,8 +249,39 @@ def gpt_step(env: StepEnv, m: StageModules) -> StepResult:
     return StepResult(values, samples, is_bad(vals[:1], vals[2:], env.scaler.is_enabled()))
 
 
-# stage 1 by model.acoustic; stage 2 is the same token prior for every kind so far
-ACOUSTIC_STEPS: dict[str, StepFn] = {"hifigan": hifigan_step}
+def world_step(env: StepEnv, m: StageModules) -> StepResult:
+    """Stage 1, model.acoustic = "world": WorldAcoustic regresses WORLD parameters from the
+    aligned phones and prosody tokens (teacher forcing); no discriminator. The loss is
+    `world_loss_weights` over `models.world_acoustic.world_losses`."""
+    from voicelab.models.world_acoustic import world_losses
+
+    accum = env.cfg.train.grad_accum
+    opt = m.optimizers["g"]
+    weights = world_loss_weights(env.cfg.train)
+    m.model.train()
+    m.freeze.before_forward(m.model, env.stage_step)
+    opt.zero_grad(set_to_none=True)
+    stats, samples, terms = [], 0, {}
+    for k in range(accum):
+        last = k == accum - 1
+        batch = env.batch(k)
+        samples += batch.size
+        with env.autocast(), no_sync(m.train, last):
+            out = m.train(batch)
+        terms = world_losses(out, m.model.layout)
+        loss = sum(weights[name] * terms[name] for name in weights)
+        env.scaler.scale(loss / accum).backward()
+        stats.append(torch.stack([x.detach().float() for x in (loss, *terms.values())]))
+    gn = clip_and_step(env, opt, m.model, m.freeze)
+    env.scaler.update()
+    vals = torch.cat([torch.stack(stats).mean(0), gn.view(1).float()]).tolist()
+    values = dict(zip(("loss/g_total", *terms, "grad_norm/g"), vals, strict=True))
+    return StepResult(values, samples, is_bad(vals[:-1], vals[-1:], env.scaler.is_enabled()))
+
+
+# stage 1 by model.acoustic; stage 2 is the token prior of the model (SemanticGPT / AlignedGPT),
+# whose forward gives the same GPTOutput, so one step serves both
+ACOUSTIC_STEPS: dict[str, StepFn] = {"hifigan": hifigan_step, "world": world_step}
 
 
 def acoustic_kind(cfg: Config) -> str:

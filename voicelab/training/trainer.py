@@ -34,6 +34,8 @@ import torch
 
 from voicelab.config import Config, save_config_json
 from voicelab.data.dataset import VoiceData
+from voicelab.data.world_data import WorldVoiceData
+from voicelab.models.build import is_world
 from voicelab.errors import EXIT_OK, VoicelabError
 from voicelab.training import checkpoint as ck
 from voicelab.training import distributed as dd
@@ -138,7 +140,10 @@ class Trainer:
         self.rep.status("starting", stage=None, step=0, total_steps=0, message="loading data")
 
         seed_everything(t.seed)
-        self.data = VoiceData.load(self.voice, cfg)
+        if is_world(cfg):  # aligned phones + WORLD features + d-vectors (skips unalignable clips)
+            self.data = WorldVoiceData.load(self.voice, cfg, log=self.rep.warn)
+        else:
+            self.data = VoiceData.load(self.voice, cfg)
         self.feed = BatchFeed(self.data, t, self.info.rank, self.info.world_size, self.device,
                               self.progress)  # fmt: skip
         self.rep.log(
@@ -148,6 +153,8 @@ class Trainer:
         from voicelab.models.build import build_models  # the model engineers' single builder
 
         models = build_models(cfg)
+        if is_world(cfg):  # normalisation from this data; a resume or --from overrides it
+            models.sovits.set_feature_stats(*self.data.feature_stats())
         self.sovits = models.sovits.to(self.device)
         self.disc = models.disc.to(self.device) if models.disc is not None else None
         self.gpt = models.gpt.to(self.device)
@@ -221,7 +228,9 @@ class Trainer:
 
     def _prepare_gpt_stage(self) -> None:
         """Extract tokens + styles with the stage-1 EMA weights, then switch to stage 2."""
-        tokens, styles = extract_tokens(self.sovits, self.ema_sovits, self.data.items, self.device)
+        world = self.data if is_world(self.cfg) else None
+        tokens, styles = extract_tokens(self.sovits, self.ema_sovits, self.data.items, self.device,
+                                        world)  # fmt: skip
         self.data.set_tokens(tokens, styles)
         if self.is_main:
             n = write_tokens(self.run_dir.tokens, tokens, styles)

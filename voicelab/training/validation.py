@@ -24,6 +24,7 @@ from torch import nn
 
 from voicelab.config import Config
 from voicelab.errors import VoicelabError
+from voicelab.models.build import is_world
 from voicelab.training.ema import EMA
 from voicelab.training.precision import autocast
 from voicelab.training.rng import fork_rng
@@ -126,6 +127,12 @@ def validation_loss(
                 with autocast(device, amp_dtype):
                     if gpt:
                         loss = m(batch).loss
+                    elif is_world(cfg):  # the weighted stage-1 loss of the world path
+                        from voicelab.models.world_acoustic import world_losses
+                        from voicelab.training.steps import world_loss_weights
+
+                        terms, w = world_losses(m(batch), m.layout), world_loss_weights(cfg.train)
+                        loss = sum(w[name] * terms[name] for name in w)
                     else:
                         out = m(batch)
                         loss = L.mel_l1(out.wav_hat, out.wav_real, cfg.features, cfg.audio.sample_rate)
@@ -148,6 +155,8 @@ def make_sample(
     """
     from voicelab.data.dataset import PhonemeCache
 
+    if is_world(cfg):
+        return _world_sample(stage, sovits, ema_sovits, gpt, ema_gpt, data, cfg, device)
     dev = device
     i = (data.val or data.train)[0]
     item = data.items[i]
@@ -212,3 +221,44 @@ def write_sample(path: Path, make: Any, sample_rate: int, device: torch.device) 
     except Exception as e:  # noqa: BLE001 - a sample must never end a training run
         return str(e)
     return None
+
+
+@torch.no_grad()
+def _world_sample(
+    stage: str, sovits: nn.Module, ema_sovits: EMA, gpt: nn.Module, ema_gpt: EMA, data: Any,
+    cfg: Config, device: torch.device,
+) -> np.ndarray:
+    """The world path's sample, through synthesis's own sentence function (voicelab/synth_world):
+    stage 1 speaks a held-out slice's text with that slice's own prosody tokens (the GPT is not
+    trained yet); stage 2 speaks cfg.train.sample_text with GPT-sampled tokens. The voice is the
+    slice's speaker (its d-vector and F0 statistics)."""
+    from types import SimpleNamespace
+
+    from voicelab import synth_world
+
+    i = (data.val or data.train)[0]
+    item = data.items[i]
+    dvec = item.dvector[None].to(device)
+    gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    with ema_sovits.applied(sovits) as sv, ema_gpt.applied(gpt) as g:
+        was = (sv.training, g.training)
+        sv.eval()
+        g.eval()
+        try:
+            ref = synth_world.WorldReference(
+                dvector=dvec, lf0_stats=data.lf0_stats[item.speaker][None].to(device),
+                style=sv.style(dvec), seconds=item.frames / 100.0)
+            text = cfg.train.sample_text
+            synth = SimpleNamespace(cfg=cfg, device=device, sovits=sv, gpt=g,
+                                    sample_rate=cfg.audio.sample_rate)
+            if stage != "gpt":  # the slice's own text and tokens: nothing is sampled
+                toks, _ = sv.extract_tokens(data.collate([i]).to(device))
+                return synth_world.speak_tokens(synth, item.phone_ids.tolist(),
+                                                item.word_pos.tolist(), toks[0], ref)
+            wav, _ = synth_world.sentence(synth, text, "en", ref, gen,
+                                          {"top_k": cfg.synth.top_k, "top_p": cfg.synth.top_p,
+                                           "temperature": cfg.synth.temperature}, 1.0, [])
+            return wav
+        finally:
+            sv.train(was[0])
+            g.train(was[1])
