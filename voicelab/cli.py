@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from voicelab import __version__
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not sys.stderr.isatty():
+        # progress bars only on a terminal: piped or logged output would get tqdm's carriage
+        # returns mixed into its lines. tqdm reads TQDM_* defaults when it is first imported,
+        # which is below (the verb modules), so this covers every bar, the library's too.
+        os.environ.setdefault("TQDM_DISABLE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -56,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",
     )
     try:
+        from voicelab.commands.common import check_args
+
+        check_args(args)  # before the verb's heavy imports: a typo is answered at once
         return int(args.func(args) or 0)
     except VoicelabError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OGG and MP3 (other formats need ffmpeg). Settings: [audio] in the preset or --set "
         "audio.denoise_strength=0.6 etc.",
     )
-    add_voice_arg(p)
+    add_voice_arg(p, must_exist=False)  # prepare creates the voice
     p.add_argument("files", nargs="+", metavar="FILE", help="recordings to add to the voice")
     add_config_args(p)
     p.set_defaults(func=run)

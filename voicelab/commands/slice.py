@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "for slices whose audio does not change. --from-list imports an existing GPT-SoVITS "
         ".list with its audio instead. Settings: [slice] in the preset or --set slice.KEY=VALUE.",
     )
-    add_voice_arg(p)
+    add_voice_arg(p, must_exist=False)  # --from-list creates the voice; run() checks otherwise
     p.add_argument("--method", choices=["rms", "vad"], help="override slice.method")
     p.add_argument("--from-list", metavar="FILE", help="import this .list and its audio instead")
     p.add_argument(
