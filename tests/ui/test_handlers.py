@@ -15,7 +15,9 @@ import pytest
 from voicelab.errors import ConfigError, VoicelabError, WorkspaceError
 from voicelab.listfile import Entry, read_list, write_list
 from voicelab.training import runfiles
-from voicelab.ui import jobs, plots, record, slice as slice_tab, speak, train, voice as voice_tab
+from voicelab.ui import jobs, plots, record, speak, train
+from voicelab.ui import slice as slice_tab
+from voicelab.ui import voice as voice_tab
 from voicelab.ui.common import check_upload, fmt_duration
 from voicelab.workspace import get_voice
 
