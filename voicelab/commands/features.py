@@ -1,4 +1,6 @@
-"""`python -m voicelab features --voice NAME`: mel + linear spectrograms for every slice (cached)."""
+"""`python -m voicelab features --voice NAME`: every slice's training features, cached: alignment +
+WORLD parameters + d-vector on the world path (model.acoustic = "world"), mel + linear
+spectrograms on the hifigan path."""
 
 from __future__ import annotations
 
@@ -28,6 +30,20 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = resolve_config(args)
     voice = voice_from_args(args)
+    if cfg.model.acoustic == "world":  # the CPU path: alignment + WORLD features + d-vectors
+        from voicelab.data.world_data import extract_world_features
+
+        with TqdmProgress("features", unit="slice") as progress:
+            r = extract_world_features(voice, cfg, progress=progress)
+        for name, why in r["skipped"]:
+            print(f"skipped {why}")
+        print(
+            f"features ready for {r['total'] - len(r['skipped'])} of {r['total']} slices "
+            f"({r['audio_seconds']:.0f} s of audio): {r['computed']} computed, {r['cached']} "
+            f"already cached, {len(r['skipped'])} skipped, {r['elapsed_s']:.1f} s "
+            f"({r['audio_seconds'] / max(r['elapsed_s'], 1e-9):.0f}x real time)"
+        )
+        return 0
     with TqdmProgress("features", unit="slice") as progress:
         s = extract_features(voice, cfg, progress=progress, device=args.device)
     print(
