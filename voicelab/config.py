@@ -25,6 +25,9 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 from voicelab.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+# The preset a new voice trains with: the world path, which learns to speak on a CPU in minutes
+# (docs/architecture.md "The world path"). `base` is the GPU path for real corpora.
+DEFAULT_PRESET = "cpu"
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +570,7 @@ def _parse_override(item: str, problems: list[str]) -> tuple[list[str], Any] | N
     return parts, value
 
 
-def load_config(preset: str | Path = "small", overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(preset: str | Path = DEFAULT_PRESET, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Load a preset by name (presets/NAME.toml) or path, then apply `section.key=value` overrides."""
     problems: list[str] = []
     path = Path(preset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from voicelab.config import Config, list_presets, load_config
+from voicelab.config import DEFAULT_PRESET, Config, list_presets, load_config
 from voicelab.workspace import Voice, get_voice
 
 
@@ -47,7 +47,7 @@ def check_args(args: argparse.Namespace) -> None:
                             "checkpoint (.pt)")
 
 
-def add_config_args(p: argparse.ArgumentParser, default_preset: str = "small") -> None:
+def add_config_args(p: argparse.ArgumentParser, default_preset: str = DEFAULT_PRESET) -> None:
     p.add_argument(
         "--preset",
         default=default_preset,

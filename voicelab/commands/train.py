@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resume auto.",
     )
     add_voice_arg(p)
-    add_config_args(p, default_preset="small")
+    add_config_args(p)
     p.add_argument("--run", default=None, help="run name (default: a new timestamped run; with "
                    "--resume auto, the voice's newest run)")  # fmt: skip
     p.add_argument("--from", dest="from_value", default=None, metavar="auto|base|none|PATH",

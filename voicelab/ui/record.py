@@ -22,6 +22,7 @@ from typing import Any
 
 import gradio as gr
 
+from voicelab.config import DEFAULT_PRESET  # cleaning and slicing are the same in every preset
 from voicelab.config import AudioConfig, Config, load_config
 from voicelab.errors import VoicelabError
 from voicelab.listfile import Entry, read_list, write_list
@@ -41,7 +42,6 @@ from voicelab.workspace import Voice
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 PROMPTS = REPO_ROOT / "assets" / "prompts" / "en.txt"
 TAKES_LIST = "takes.list"
-DEFAULT_PRESET = "small"  # cleaning and slicing settings are the same in every preset
 TARGET_TAKES = 40  # about two to three minutes of speech: plenty for few-shot cloning
 
 _cancel = CancelFlag()

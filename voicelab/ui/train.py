@@ -20,6 +20,7 @@ import gradio as gr
 import pandas as pd
 
 from voicelab.config import (
+    DEFAULT_PRESET,
     Config,
     TrainConfig,
     config_to_dict,
@@ -98,7 +99,7 @@ def preset_label(name: str) -> str:
 def default_preset() -> str:
     """The preset a new run starts with: `small` where there is one, else the first."""
     presets = list_presets()
-    return "small" if "small" in presets else presets[0]
+    return DEFAULT_PRESET if DEFAULT_PRESET in presets else presets[0]
 
 
 @dataclass(frozen=True)
