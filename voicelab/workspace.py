@@ -68,7 +68,8 @@ class RunDir:
 
         config.json    resolved config (written once per start)
         status.json    rewritten atomically: state, stage, step, total_steps, eta_s, heartbeat
-        metrics.jsonl  one JSON object per log interval (appended)
+        metrics.jsonl  one JSON object per log interval (appended; one timeline)
+        metrics.superseded.jsonl  records of abandoned timelines (after a resume from older)
         train.log      the trainer's human-readable log
         console.log    stdout + stderr of a trainer the UI started (UI-owned)
         request.json   written by the UI / CLI to ask the trainer to pause or stop
@@ -84,6 +85,7 @@ class RunDir:
     CONFIG = "config.json"
     STATUS = "status.json"
     METRICS = "metrics.jsonl"
+    METRICS_SUPERSEDED = "metrics.superseded.jsonl"
     LOG = "train.log"
     CONSOLE_LOG = "console.log"
     REQUEST = "request.json"
@@ -111,6 +113,10 @@ class RunDir:
     @property
     def metrics(self) -> Path:
         return self.root / self.METRICS
+
+    @property
+    def metrics_superseded(self) -> Path:
+        return self.root / self.METRICS_SUPERSEDED
 
     @property
     def log(self) -> Path:

@@ -114,3 +114,21 @@ def test_bad_run_name_refused(tmp_home):
     voice = get_voice("v5").create()
     with pytest.raises(VoicelabError, match="run name"):
         jobs.start_training(voice, "../evil", "tiny", prefix=FAKE)
+
+
+@pytest.mark.parametrize("content", ['[1, 2]', '{"state": "running", "step": "zz"}',
+                                     '{"step": 3}', '{"state": "finis', '"finished"'])  # fmt: skip
+def test_a_malformed_status_shows_only_that_run_as_damaged(tmp_home, content):
+    """A status.json that is not a status (valid JSON or not) marks its own run as damaged; the
+    other runs of the voice and the voice list keep working (issue 16 item 6)."""
+    voice = get_voice("v1").create()
+    good, bad = voice.run_dir("good"), voice.run_dir("bad")
+    good.mkdir(parents=True)
+    runfiles.write_status(good, state="finished", step=4, total_steps=4)
+    bad.mkdir(parents=True)
+    (bad / runfiles.STATUS).write_text(content)
+    view = jobs.run_view(bad)
+    assert view.state == "damaged" and not view.alive and "status.json" in view.error
+    assert runfiles.read_status(bad) is None
+    assert jobs.run_view(good).state == "finished" and jobs.run_view(good).step == 4
+    assert jobs.active_run(voice) is None

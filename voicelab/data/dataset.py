@@ -147,6 +147,19 @@ def _pad_stack(tensors: list[Tensor], value: float = 0.0) -> Tensor:
     return out
 
 
+def check_finite(feats: dict[str, Tensor], name: str, voice: Voice) -> None:
+    """Refuse a slice whose audio or features hold NaN / Inf (a damaged feature cache, a float
+    WAV holding NaN): one such batch would poison state the model updates inside its forward
+    (the VQ codebooks) and every later step."""
+    bad = [k for k in ("wav", "spec", "mel") if k in feats and not bool(torch.isfinite(feats[k]).all())]
+    if bad:
+        raise VoicelabError(
+            f"slice {name}: its {' / '.join(bad)} hold NaN or infinite values. Delete "
+            f"{voice.features} (the cache is recomputed) and train again; if it persists, the "
+            "slice's audio itself is damaged: slice or prepare the voice again"
+        )
+
+
 class VoiceData:
     """All slices of a voice in memory, split into train / val, collated into Batches."""
 
@@ -201,6 +214,7 @@ class VoiceData:
         lang_default = cfg.text.default_lang
         for n, e in enumerate(entries):
             feats = load_features(voice, e, cfg)
+            check_finite(feats, Path(e.path).name, voice)
             frames = int(feats["spec"].shape[-1])
             if frames < 2:
                 raise VoicelabError(f"{Path(e.path).name} is too short to train on; remove it")

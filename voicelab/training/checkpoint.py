@@ -55,7 +55,7 @@ from voicelab.workspace import CHECKPOINT_RE, RunDir, checkpoint_name
 __all__ = [
     "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "CheckpointInfo", "ResumePoint",
     "save_checkpoint", "load_checkpoint", "find_resume", "list_checkpoints", "state_digest",
-    "check_compatible", "inference_weights", "checkpoint_dir",
+    "check_compatible", "inference_weights", "checkpoint_dir", "supersede_after",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -298,6 +298,9 @@ def save_checkpoint(run_dir: Path | str, state: dict[str, Any], keep_last: int =
     try:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(ckpt_dir)
+        # a file of this step already here belongs to an abandoned timeline (a resume from an
+        # older checkpoint, a rollback, a damaged file skipped): keep it, never overwrite it
+        _supersede(ckpt_dir, [p for s, p in _step_files(ckpt_dir) if s >= step], keep_last)
         _write_checkpoint_file(path, state)
     except OSError as e:
         raise _os_error(e, path, "save checkpoint") from e
@@ -369,21 +372,32 @@ def _update_best(
             log.warning("could not update %s: %s", ckpt_dir / BEST, e)
 
 
-def _supersede_newer(ckpt_dir: Path, step: int, keep_last: int) -> None:
-    newer = [p for s, p in _step_files(ckpt_dir) if s > step]
-    if not newer:
-        return
+def _supersede(ckpt_dir: Path, files: list[Path], keep_last: int) -> list[Path]:
+    """Move `files` to checkpoints/superseded/ (the newest keep_last kept there). Returns them."""
+    if not files:
+        return []
     dest = ckpt_dir / SUPERSEDED
     dest.mkdir(exist_ok=True)
-    for p in newer:
+    for p in files:
         os.replace(p, dest / p.name)
-        log.warning(
-            "moved %s to %s/: it is newer than step %d, which this run continued from",
-            p.name, SUPERSEDED, step,
-        )  # fmt: skip
+        log.warning("moved %s to %s/: it belongs to a timeline this run abandoned", p.name,
+                    SUPERSEDED)  # fmt: skip
     fsync_dir(ckpt_dir)
-    for _, p in _step_files(dest)[:-keep_last]:
+    for _, p in _step_files(dest)[: -max(1, keep_last)]:
         p.unlink(missing_ok=True)
+    return files
+
+
+def _supersede_newer(ckpt_dir: Path, step: int, keep_last: int) -> None:
+    _supersede(ckpt_dir, [p for s, p in _step_files(ckpt_dir) if s > step], keep_last)
+
+
+def supersede_after(run_dir: Path | str, step: int, keep_last: int = 3) -> list[Path]:
+    """A run continues from step `step`: move every checkpoint file with a higher step (an
+    abandoned timeline, or damaged files resume skipped) to superseded/, so that neither a later
+    resume nor a save of the same step can take or overwrite them. Returns the moved files."""
+    ckpt_dir = checkpoint_dir(run_dir)
+    return _supersede(ckpt_dir, [p for s, p in _step_files(ckpt_dir) if s > step], keep_last)
 
 
 def prune(ckpt_dir: Path, keep_last: int) -> list[Path]:

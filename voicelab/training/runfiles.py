@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from voicelab.fileio import write_json_atomic
+from voicelab.fileio import write_json_atomic, write_text_atomic
 from voicelab.workspace import RunDir
 
 CONFIG = RunDir.CONFIG
 STATUS = RunDir.STATUS
 METRICS = RunDir.METRICS
+METRICS_SUPERSEDED = RunDir.METRICS_SUPERSEDED
 LOG = RunDir.LOG
 REQUEST = RunDir.REQUEST
 LOCK = RunDir.LOCK
@@ -40,12 +41,43 @@ def write_status(run_dir: Path, **fields: Any) -> dict:
     return status
 
 
-def read_status(run_dir: Path) -> dict | None:
-    """The last status, or None when the run has none yet. Never raises on a damaged file."""
+# status.json fields a reader does arithmetic with: a number (or null) when present
+_NUMBER_FIELDS = ("step", "total_steps", "stage_step", "stage_total", "global_step", "epoch",
+                  "eta_s", "heartbeat", "pid", "skipped_steps", "rollbacks")  # fmt: skip
+
+
+def load_status(run_dir: Path) -> tuple[dict | None, str | None]:
+    """(status, None), (None, None) when the run has none yet, or (None, what is wrong) for a
+    status.json that is not a status (cut off, not an object, a field of the wrong type).
+    Never raises: one damaged file must not break a page that lists every run."""
+    path = Path(run_dir) / STATUS
     try:
-        return json.loads((Path(run_dir) / STATUS).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError
+        return None, f"status.json cannot be read ({type(e).__name__})"
+    if not isinstance(data, dict):
+        return None, f"status.json holds a {type(data).__name__}, not a status"
+    if data.get("state") not in STATES:
+        return None, f"status.json has no valid state ({str(data.get('state'))[:40]!r})"
+    for k in _NUMBER_FIELDS:
+        v = data.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            return None, f"status.json field {k} is {str(v)[:40]!r}, not a number"
+    return data, None
+
+
+def read_status(run_dir: Path) -> dict | None:
+    """The last status, or None when the run has none yet or it is damaged (load_status says
+    which). Never raises on a damaged file."""
+    return load_status(run_dir)[0]
+
+
+def put_status_back(run_dir: Path, status: dict) -> None:
+    """Rewrite status.json exactly as it was read (a start refused before training changes
+    nothing a reader sees: heartbeat and pid stay the old ones)."""
+    write_json_atomic(Path(run_dir) / STATUS, status)
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
@@ -69,6 +101,32 @@ def read_metrics(run_dir: Path, since_line: int = 0) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return out
+
+
+def truncate_metrics(run_dir: Path, after_step: int) -> int:
+    """A run continues from global step `after_step`: records of later steps belong to the
+    abandoned timeline. They move to metrics.superseded.jsonl (appended, kept) and metrics.jsonl
+    is rewritten atomically without them, so every reader sees one timeline. Returns how many."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return 0
+    keep, drop = [], []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+        try:
+            rec = json.loads(line)
+            step = rec.get("step") if isinstance(rec, dict) else None
+        except json.JSONDecodeError:
+            step = None  # a half-written last line (killed mid-write): not kept either way
+            if not line.endswith("\n"):
+                drop.append(line + "\n")
+                continue
+        (drop if isinstance(step, int | float) and step > after_step else keep).append(line)
+    if not drop:
+        return 0
+    with open(Path(run_dir) / METRICS_SUPERSEDED, "a", encoding="utf-8") as f:
+        f.writelines(drop)
+    write_text_atomic(path, "".join(keep))
+    return len(drop)
 
 
 def request_action(run_dir: Path, action: str) -> None:

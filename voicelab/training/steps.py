@@ -128,6 +128,31 @@ def build_stage(
                         wrap(disc) if disc is not None else None)  # fmt: skip
 
 
+def buffers_of(m: StageModules) -> list[Tensor]:
+    """The buffers of the stage's modules: state a forward may update (VQ codebooks)."""
+    return [b for mod in (m.model, m.disc) if mod is not None for b in mod.buffers()]
+
+
+def snapshot(m: StageModules) -> list[Tensor]:
+    """Copies of buffers_of(m), to put back when the step turns out bad (restore)."""
+    return [b.detach().clone() for b in buffers_of(m)]
+
+
+@torch.no_grad()
+def restore(m: StageModules, saved: list[Tensor]) -> None:
+    """Undo what a skipped step's forward wrote into buffers: a NaN batch must leave no trace."""
+    for b, s in zip(buffers_of(m), saved, strict=True):
+        b.copy_(s)
+
+
+@torch.no_grad()
+def weights_finite(m: StageModules) -> bool:
+    """Whether every floating parameter and buffer of the stage's modules is finite."""
+    ts = [t for mod in (m.model, m.disc) if mod is not None
+          for t in (*mod.parameters(), *mod.buffers()) if t.is_floating_point()]  # fmt: skip
+    return not ts or bool(torch.stack([torch.isfinite(t).all() for t in ts]).all())
+
+
 def no_sync(model: nn.Module, sync: bool) -> contextlib.AbstractContextManager:
     """DDP's no_sync() for all but the last micro-batch of an accumulation."""
     if sync or not isinstance(model, nn.parallel.DistributedDataParallel):

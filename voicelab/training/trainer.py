@@ -39,7 +39,7 @@ from voicelab.models.build import is_world
 from voicelab.errors import EXIT_OK, VoicelabError
 from voicelab.training import checkpoint as ck
 from voicelab.training import distributed as dd
-from voicelab.training import metrics
+from voicelab.training import metrics, runfiles, steps
 from voicelab.training import state as train_state
 from voicelab.training import validation as val
 from voicelab.training.ema import EMA
@@ -112,6 +112,8 @@ class Trainer:
         self._last_save_time = time.time()
         self._last_status_time = 0.0
         self._saved_step = -1
+        self._started = False  # train() began: from here a failure is the run's own
+        self._status_before: dict | None = None
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class Trainer:
                 f"run {self.run_name} already has checkpoints: add --resume auto to continue "
                 "it, or choose a new --run name (nothing was overwritten)"
             )
+        self._status_before = runfiles.read_status(self.run_dir)  # put back if refused
         self.rep = metrics.RunReporter(self.run_dir, enabled=self.is_main, tensorboard=self.opts.tensorboard)
         self.rep.status("starting", stage=None, step=0, total_steps=0, message="loading data")
 
@@ -177,6 +180,7 @@ class Trainer:
             (self.rep.warn if note.startswith("skipped") else self.rep.log)(note)
         if resume_state is not None:
             self._restore(resume_state)
+            self._abandon_after(self.global_step)
         elif self.opts.from_path is not None:
             note = load_initial_weights(self.opts.from_path, cfg, self._models())
             for name, ema in self.emas.items():
@@ -200,6 +204,18 @@ class Trainer:
         """The checkpoint dict of the run as it is now (state.capture; save it at once)."""
         return train_state.capture(self._parts(), self.cfg, self.data.dataset_hash, self.run_name,
                                    val_loss)  # fmt: skip
+
+    def _abandon_after(self, step: int) -> None:
+        """Continuing from `step`: newer checkpoints and metrics records belong to an abandoned
+        timeline; move them aside (superseded/, metrics.superseded.jsonl), never overwrite."""
+        if not self.is_main:
+            return
+        moved = ck.supersede_after(self.run_dir, step, self.cfg.train.keep_last)
+        dropped = runfiles.truncate_metrics(self.run_dir, step)
+        if moved or dropped:
+            self.rep.log(f"continuing from step {step}: {len(moved)} newer checkpoint(s) moved to "
+                         f"{ck.CKPT_DIR}/{ck.SUPERSEDED}/, {dropped} newer metrics record(s) to "
+                         f"{runfiles.METRICS_SUPERSEDED}")  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
         """Continue a run from `state` (state.restore says where each part goes)."""
@@ -244,6 +260,7 @@ class Trainer:
 
     def train(self) -> int:
         """Run the planned stages. Returns EXIT_OK, or the stop reason's exit code."""
+        self._started = True
         with StopSignals(self.run_dir if self.is_main else None) as stop:
             self.stop = stop
             for stage in self.plan:
@@ -275,19 +292,26 @@ class Trainer:
                 set_lr(opt, factor)
             env = StepEnv(self.cfg, self.device, self.scaler, self.amp_dtype, self.stage_step,
                           lambda k: self.feed.augmented(k, with_tokens=stage == "gpt"))  # fmt: skip
+            saved = steps.snapshot(self.modules)
             result = self.step_fn(env, self.modules)
-            if dd.any_rank(result.bad, self.device):
+            bad = dd.any_rank(result.bad, self.device)
+            if bad:
+                steps.restore(self.modules, saved)  # a skipped step leaves no trace
+            # non-finite weights (whatever the losses said) are never saved nor trained on
+            poisoned = dd.any_rank(not steps.weights_finite(self.modules), self.device)
+            if bad:
                 self.skipped_steps += 1
                 self.bad_in_a_row += 1
-            else:
+            elif not poisoned:
                 self.bad_in_a_row = 0
                 self.meter.add(result.values)
                 self.emas[stage].update(self.modules.model)
             self.stage_step += 1
             self.global_step += 1
             self.clock.tick(result.samples * self.info.world_size)
-            if self.bad_in_a_row >= self.cfg.train.nan_patience:
-                self._rollback()
+            if poisoned or self.bad_in_a_row >= self.cfg.train.nan_patience:
+                self._rollback("the weights became non-finite" if poisoned else
+                               f"{self.bad_in_a_row} non-finite steps in a row")  # fmt: skip
                 if self.stage != stage:  # rolled back to the end of stage 1
                     self._prepare_gpt_stage()
                 continue
@@ -325,13 +349,13 @@ class Trainer:
             return self.stop.exit_code
         return None
 
-    def _rollback(self) -> None:
-        """Repeated non-finite steps: back to the last good checkpoint with half the LR."""
-        t, n = self.cfg.train, self.bad_in_a_row
+    def _rollback(self, why: str) -> None:
+        """Divergence (`why`): back to the last good checkpoint with half the LR."""
+        t = self.cfg.train
         self.rollbacks += 1
         if self.rollbacks > t.max_rollbacks:
             raise VoicelabError(
-                f"training keeps diverging ({n} non-finite steps in a row after {t.max_rollbacks} "
+                f"training keeps diverging ({why} after {t.max_rollbacks} "
                 "rollbacks, each halving the learning rate): lower train.lr_g / train.lr_d / "
                 "train.lr_gpt, set train.precision=fp32, and check the slices for clipped or "
                 "silent audio"
@@ -340,7 +364,7 @@ class Trainer:
         point = ck.find_resume(self.run_dir)
         if point is None:
             raise VoicelabError(
-                f"training diverged ({n} non-finite steps in a row at step {self.global_step}) "
+                f"training diverged ({why} at step {self.global_step}) "
                 "before the first checkpoint: lower the learning rates (train.lr_g, train.lr_d, "
                 "train.lr_gpt) or set train.precision=fp32"
             )
@@ -350,8 +374,9 @@ class Trainer:
         self.lr_scale, self.rollbacks, self.bad_in_a_row = scale, rollbacks, 0
         self.skipped_steps = skipped
         self.feed.reset()
+        self._abandon_after(self.global_step)
         msg = (
-            f"{n} non-finite steps in a row: rolled back to {point.path.name} (step "
+            f"{why}: rolled back to {point.path.name} (step "
             f"{self.global_step}) with the learning rate x{self.lr_scale:g} "
             f"(rollback {self.rollbacks} of at most {t.max_rollbacks})"
         )
@@ -444,6 +469,11 @@ class Trainer:
         if self.rep is None:
             return
         self.rep.log(f"{state}: {message}")
+        if not self._started and self._status_before is not None and self.is_main:
+            # refused before training started (e.g. a resume with another architecture): the
+            # run is as it was, and so is what the UI shows about it
+            runfiles.put_status_back(self.run_dir, self._status_before)
+            return
         fields = self._status_fields() if self.stages else {}
         self.rep.status(state, **fields, message=message)
 

@@ -46,7 +46,8 @@ class RunView:
     """What the Train tab shows about one run, derived from its files and its process."""
 
     run: str
-    state: str  # a runfiles.STATES value, "not started", or "crashed" (died without saying so)
+    state: str  # a runfiles.STATES value, "not started", "crashed" (died without saying so),
+    # or "damaged" (status.json is unreadable: the error says why)
     alive: bool
     step: int = 0
     total_steps: int = 0
@@ -138,7 +139,7 @@ def _crash_cause(run_dir: Path, status: dict | None) -> str:
 def run_view(run_dir: Path) -> RunView:
     """The current state of one run, whoever started its trainer."""
     run_dir = Path(run_dir)
-    status = runfiles.read_status(run_dir)
+    status, problem = runfiles.load_status(run_dir)
     proc = _own_proc(run_dir)
     rc = proc.poll() if proc is not None else None
     fields = {}
@@ -160,6 +161,12 @@ def run_view(run_dir: Path) -> RunView:
     if status is None:
         if proc is not None and rc not in CLEAN_EXITS:
             return RunView(name, "crashed", False, error=_crash_cause(run_dir, None))
+        if problem:  # this run alone shows it; a trainer holding the lock rewrites it soon
+            holder = RunDir(run_dir).lock_holder()
+            return RunView(name, "damaged", holder is not None,
+                           pid=holder if holder and holder > 0 else None,
+                           error=f"{problem}: its checkpoints are not affected; resume the run "
+                                 "(the trainer rewrites the file) or delete the file")  # fmt: skip
         return RunView(name, "not started", False)
     state = status.get("state", "starting")
     holder = RunDir(run_dir).lock_holder()  # the kernel's word: None when no trainer holds it
