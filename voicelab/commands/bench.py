@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     with TqdmProgress("bench", unit="benchmark") as progress:
         summary = run_benchmarks(quick=args.quick, names=args.only, timeout_s=args.timeout,
-                                 progress=progress)  # fmt: skip
+                                 progress=progress, out_dir=args.out)  # fmt: skip
     _, md = write_summary(summary, args.out or RESULTS_DIR)
     for r in summary.runs:
         note = "" if r.status == "ok" else f"  ({(r.error or '').splitlines()[0] if r.error else ''})"

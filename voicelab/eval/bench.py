@@ -157,6 +157,34 @@ def run_one(name: str, script: Path | None, quick: bool, timeout_s: float,
     return run
 
 
+def _result_files(name: str, results_dir: Path) -> list[Path]:
+    return [results_dir / f"{stem}{ext}" for stem in (f"{name}_quick", name) for ext in (".json", ".md")]
+
+
+def run_elsewhere(name: str, script: Path | None, quick: bool, timeout_s: float,
+                  results_dir: Path, out_dir: Path) -> BenchRun:  # fmt: skip
+    """run_one, leaving results_dir (the checkout's tracked benchmarks/results) as it was: the
+    script's fresh files are copied to `out_dir` and the checkout's own files put back (the
+    scripts always write into benchmarks/results)."""
+    files = _result_files(name, results_dir)
+    before = {p: p.read_bytes() for p in files if p.is_file()}
+    stat = {p: (p.stat().st_atime, p.stat().st_mtime) for p in before}
+    try:
+        run = run_one(name, script, quick, timeout_s, results_dir)
+    finally:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for p in files:
+            if p.is_file() and (p not in before or p.read_bytes() != before[p]):
+                write_text_atomic(out_dir / p.name, p.read_text(encoding="utf-8", errors="replace"))
+            if p in before:
+                if not p.is_file() or p.read_bytes() != before[p]:
+                    p.write_bytes(before[p])
+                os.utime(p, stat[p])  # unchanged in every way git (and a reader) can see
+            elif p.is_file():
+                p.unlink()
+    return run
+
+
 def run_benchmarks(
     quick: bool = False,
     names: list[str] | None = None,
@@ -164,8 +192,12 @@ def run_benchmarks(
     bench_dir: Path = BENCH_DIR,
     results_dir: Path = RESULTS_DIR,
     progress: Callable[[int, int, str], None] | None = None,
+    out_dir: Path | None = None,
 ) -> BenchSummary:
-    """Run the named benchmarks (default: the expected ones plus any others on disk)."""
+    """Run the named benchmarks (default: the expected ones plus any others on disk).
+
+    `out_dir` other than `results_dir` (`bench -o DIR`): the scripts' result files go there
+    and the checkout's benchmarks/results is left exactly as it was."""
     found = discover(bench_dir)
     todo = names or list(dict.fromkeys([*EXPECTED, *found]))
     unknown = [n for n in todo if n not in found and n not in EXPECTED]
@@ -180,7 +212,10 @@ def run_benchmarks(
     for i, name in enumerate(todo):
         if progress:
             progress(i, len(todo), name)
-        runs.append(run_one(name, found.get(name), quick, limit, results_dir))
+        if out_dir is not None and Path(out_dir).resolve() != Path(results_dir).resolve():
+            runs.append(run_elsewhere(name, found.get(name), quick, limit, results_dir, Path(out_dir)))
+        else:
+            runs.append(run_one(name, found.get(name), quick, limit, results_dir))
     if progress:
         progress(len(todo), len(todo), "done")
     return BenchSummary(machine=machine, quick=quick, runs=runs)
