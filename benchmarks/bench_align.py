@@ -182,7 +182,7 @@ def main() -> int:
     speech_durs: list[int] = []
     truths: dict[tuple[str, int], list] = {}
     berrs: list[float] = []
-    n_sp = 0
+    n_sp = n_sp_long = 0
     for v in VOICES:
         items = clips[v]
         for k, (path, text) in enumerate(items):
@@ -204,6 +204,7 @@ def main() -> int:
                 int(d) for p, d in zip(a.phones, a.durations, strict=True) if p not in ab.PAUSES
             ]
             n_sp += a.phones.count(ab.SP)
+            n_sp_long += int(np.sum((np.asarray(a.phones) == ab.SP) & (a.durations >= 5)))
             for kind in KINDS:
                 text2 = (
                     items[(k + 7) % len(items)][1]
@@ -329,7 +330,7 @@ def main() -> int:
         "durations": {
             "speech_phones": int(durs.size),
             "frac_20_300ms": round(float(np.mean((durs >= 2) & (durs <= 30))), 4),
-            "median_ms": float(np.median(durs) * 10), "sp_pauses": n_sp,
+            "median_ms": float(np.median(durs) * 10), "sp": n_sp, "sp_50ms": n_sp_long,
         },
         "vs_flite_truth": truth_stats(berrs) | {"clips": len(truths)},
         "topn": topn_rows,
@@ -384,7 +385,8 @@ def markdown(r: dict) -> str:
     md += ["", f"Non-speech with a sentence as transcript: {ns}.", "",
            "## Boundaries", "",
            f"- {d['frac_20_300ms']:.1%} of {d['speech_phones']} speech phones last 20-300 ms (median "
-           f"{d['median_ms']:.0f} ms); {d['sp_pauses']} inter-word pauses >= {cfg['min_pause_ms']:.0f} ms kept as SP.",
+           f"{d['median_ms']:.0f} ms); {d['sp']} SP (at punctuation, or pauses >= {cfg['min_pause_ms']:.0f} ms), "
+           f"{d['sp_50ms']} of them >= 50 ms.",
            f"- Noisy long takes ({n['n']} sentences cut with {MARGIN_S} s margins) against the clean clip "
            "of the same sentence (same speech samples, plus noise ~25 dB down and 50 Hz hum): "
            f"|speech start difference| median {n['abs_start_err_ms'].get('median')} ms "
