@@ -37,8 +37,8 @@ def build_app() -> gr.Blocks:
             record.build(voice_dd)
         with gr.Tab("Slice", id="slice") as slice_tab:
             slice.build(voice_dd, slice_tab)
-        with gr.Tab("Train", id="train"):
-            train.build(voice_dd)
+        with gr.Tab("Train", id="train") as train_tab:
+            train.build(voice_dd, train_tab)
         with gr.Tab("Speak", id="speak") as speak_tab:
             speak.build(voice_dd, speak_tab)
         # a browser refresh starts from the page's defaults: restore the voice list and the

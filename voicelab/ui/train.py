@@ -646,7 +646,18 @@ def attach(voice_name: str | None) -> gr.Dropdown:
 # ---------------------------------------------------------------------------- layout
 
 
-def build(voice_dd: gr.Dropdown) -> None:
+# The log box must show its newest line. Gradio's autoscroll misses the first value and a value
+# that arrives while the tab is hidden (a hidden textarea has no height to scroll), so the page
+# scrolls it after each change and whenever the tab is opened.
+SCROLL_LOG_JS = """
+() => { requestAnimationFrame(() => {
+  const t = document.querySelector('#train-log textarea');
+  if (t) { t.scrollTop = t.scrollHeight; }
+}); }
+"""
+
+
+def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     presets = list_presets()
     default = default_preset()
     gr.Markdown(device_info(), elem_id="train-device")
@@ -735,6 +746,9 @@ def build(voice_dd: gr.Dropdown) -> None:
                     show_progress="hidden", api_name="train_plots")
     voice_dd.change(quiet(attach, 1), [voice_dd], [run]).then(lambda: ({}, {}), None, [last, seen])
     run.change(lambda: ({}, {}), None, [last, seen])
+    log.change(None, None, None, js=SCROLL_LOG_JS)
+    if tab is not None:
+        tab.select(None, None, None, js=SCROLL_LOG_JS)
     # hidden progress: a spinner over the picker and the boxes would block them for a moment
     run.change(quiet(show_run, len(inputs) + 1), [voice_dd, run], [preset, *inputs],
                show_progress="hidden")
