@@ -22,7 +22,7 @@ from torch import nn
 
 from voicelab.config import config_to_dict, load_config
 from voicelab.training import checkpoint as ck
-from voicelab.training import rng
+from voicelab.training import ckpt_files, rng
 from voicelab.training.checkpoint import CheckpointError
 from voicelab.training.ema import EMA
 
@@ -220,7 +220,7 @@ def test_unwritable_folder_and_failed_latest(tmp_path: Path, monkeypatch: pytest
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(ck.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(ckpt_files.tempfile, "mkstemp", denied)  # where the temp is made
     with pytest.raises(CheckpointError, match="cannot be written.*permissions"):
         ck.save_checkpoint(tmp_path, trained(2).state())
     monkeypatch.undo()

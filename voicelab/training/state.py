@@ -31,6 +31,7 @@ from torch import nn
 from voicelab import __version__
 from voicelab.config import Config, config_to_dict
 from voicelab.training import checkpoint as ck
+from voicelab.training import runfiles
 from voicelab.training.ema import EMA
 from voicelab.training.rng import capture_rng, restore_rng
 from voicelab.training.validation import StageState
@@ -118,6 +119,19 @@ def resume_state(resume: str | None, run_dir: Any) -> tuple[dict[str, Any] | Non
         return None, [f"run {Path(run_dir).name} has no checkpoint yet: starting fresh"]
     notes = [f"skipped damaged checkpoint {path.name}: {why}" for path, why in point.skipped]
     return point.state, [*notes, f"resuming from {point.path.name}"]
+
+
+def abandon_after(run_dir: Any, step: int, keep_last: int) -> str | None:
+    """A run continues from global step `step` (a resume, a rollback): the newer checkpoints
+    and metrics records belong to an abandoned timeline. They move aside (checkpoints/superseded/,
+    metrics.superseded.jsonl), never overwritten and never resumed from. Returns a log line."""
+    moved = ck.supersede_after(run_dir, step, keep_last)
+    dropped = runfiles.truncate_metrics(run_dir, step)
+    if not (moved or dropped):
+        return None
+    return (f"continuing from step {step}: {len(moved)} newer checkpoint(s) moved to "
+            f"{ck.CKPT_DIR}/{ck.SUPERSEDED}/, {dropped} newer metrics record(s) to "
+            f"{runfiles.METRICS_SUPERSEDED}")  # fmt: skip
 
 
 def restore(

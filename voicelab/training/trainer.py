@@ -35,8 +35,8 @@ import torch
 from voicelab.config import Config, save_config_json
 from voicelab.data.dataset import VoiceData
 from voicelab.data.world_data import WorldVoiceData
-from voicelab.models.build import is_world
 from voicelab.errors import EXIT_OK, VoicelabError
+from voicelab.models.build import is_world
 from voicelab.training import checkpoint as ck
 from voicelab.training import distributed as dd
 from voicelab.training import metrics, runfiles, steps
@@ -206,16 +206,10 @@ class Trainer:
                                    val_loss)  # fmt: skip
 
     def _abandon_after(self, step: int) -> None:
-        """Continuing from `step`: newer checkpoints and metrics records belong to an abandoned
-        timeline; move them aside (superseded/, metrics.superseded.jsonl), never overwrite."""
-        if not self.is_main:
-            return
-        moved = ck.supersede_after(self.run_dir, step, self.cfg.train.keep_last)
-        dropped = runfiles.truncate_metrics(self.run_dir, step)
-        if moved or dropped:
-            self.rep.log(f"continuing from step {step}: {len(moved)} newer checkpoint(s) moved to "
-                         f"{ck.CKPT_DIR}/{ck.SUPERSEDED}/, {dropped} newer metrics record(s) to "
-                         f"{runfiles.METRICS_SUPERSEDED}")  # fmt: skip
+        """Continuing from `step`: move the abandoned timeline aside (state.abandon_after)."""
+        if self.is_main and (note := train_state.abandon_after(self.run_dir, step,
+                                                               self.cfg.train.keep_last)):
+            self.rep.log(note)
 
     def _restore(self, state: dict[str, Any]) -> None:
         """Continue a run from `state` (state.restore says where each part goes)."""
