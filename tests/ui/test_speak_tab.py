@@ -96,8 +96,8 @@ class _FakeSynth:
                            warnings=["cut there (or raise synth.max_tokens_per_phone)"])
 
 
-def _speak(v, model_rel, text, seed=3):
-    return speak.speak(v, model_rel, text, "en", speak.reference_choices(v)[1][1], None, "",
+def _speak(v, model_rel, text, seed=3, ref=1):
+    return speak.speak(v, model_rel, text, "en", speak.reference_choices(v)[ref][1], None, "",
                        top_k=15, top_p=1.0, temperature=0.8, repetition_penalty=1.35, speed=1.0,
                        seed=seed)
 
@@ -122,3 +122,4 @@ def test_every_result_is_kept_under_the_voice_and_checked(tmp_home, monkeypatch)
     fake.wav = wav[sr : sr + int(0.24 * sr)] * 0.01
     bad = _speak(v, "exports/m.safetensors", LONG)
     assert "most of the words are missing" in bad.markdown() and "does not sound right" in bad.markdown()
+
