@@ -217,3 +217,11 @@ def test_time_estimate_comes_from_the_measured_benchmark(tmp_path, monkeypatch):
     assert "about 42 min 00 s" in md and "600 + 120 steps" in md and "2-core Test CPU" in md
     assert train.estimate("small", vals) == "", "no measurement: no made-up number"
     assert not any("~" in s.help or "hour" in s.help for s in train.SETTINGS)
+
+
+def test_paused_is_said_at_once_while_the_trainer_exits():
+    """Issue 15.5: the tab said Paused only ~20 s after the trainer stopped."""
+    closing = train.state_markdown(jobs.RunView("r1", "paused", True, step=5, total_steps=40))
+    assert "Paused" in closing and "closing" in closing
+    done = train.state_markdown(jobs.RunView("r1", "paused", False, step=5, total_steps=40))
+    assert "Paused" in done and "closing" not in done

@@ -501,6 +501,10 @@ def state_markdown(view: jobs.RunView) -> str:
         "crashed": "**The trainer stopped unexpectedly.**",
     }
     text = f"Run `{view.run}`: {words.get(view.state, view.state)}"
+    if view.alive and view.state in ("paused", "stopped", "finished"):
+        # the checkpoint is saved; the process takes a few seconds more to exit, and only then
+        # are Resume and Start enabled
+        text += " (The trainer is closing: Resume is available in a few seconds.)"
     error = ui_advice(view.error.strip())
     message = ui_advice(view.message)
     if message and message not in error:
