@@ -7,7 +7,7 @@ the floors below, never one above:
     1  audio, text, data
     2  models, corpus (builds a corpus from audio + text), base (reads a shipped base's files)
     3  training
-    4  synth, synth_world, export, eval, pretrain (corpus -> training run -> a shipped base)
+    4  synth, export, eval, pretrain (corpus -> training run -> a shipped base)
     5  ui, commands, cli, __main__
 
 Imports are read with `ast` from the source, wherever they sit (module level, inside a function,
@@ -42,7 +42,6 @@ FLOORS: dict[str, int] = {
     "base": 2,
     "training": 3,
     "synth": 4,
-    "synth_world": 4,  # the world path's half of synthesis, called by synth
     "export": 4,
     "eval": 4,
     "pretrain": 4,

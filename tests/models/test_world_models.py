@@ -9,7 +9,7 @@ from voicelab.data.batch import Batch
 from voicelab.models.aligned_gpt import AlignedGPT
 from voicelab.models.world_acoustic import FeatureLayout, WorldAcoustic, expand_matrix, world_losses
 
-N_SYM, N_POS = 20, 5
+N_SYM, N_POS, N_STRESS = 20, 5, 4
 LAYOUT = FeatureLayout(n_mgc=8, n_bap=1)
 
 
@@ -35,7 +35,8 @@ def _batch(seed: int = 0) -> Batch:
     z = torch.zeros(b, dtype=torch.long)
     return Batch(phone_ids=ids, phone_lens=lens, lang_ids=torch.zeros_like(ids), spec=empty,
                  mel=empty, spec_lens=z, wav=empty, ref_mel=empty, ref_lens=z,
-                 word_pos=torch.randint(0, N_POS, (b, p), generator=g), durations=dur,
+                 word_pos=torch.randint(0, N_POS, (b, p), generator=g),
+                 stress=torch.randint(0, N_STRESS, (b, p), generator=g), durations=dur,
                  acoustic=ac, acoustic_lens=frames, lf0_stats=torch.tensor([[5.0, 0.3]] * b),
                  dvector=torch.nn.functional.normalize(torch.randn(b, 256, generator=g), dim=1))
 
@@ -51,11 +52,11 @@ def test_expand_matrix_assigns_every_frame_to_one_phone_in_order():
 def test_world_acoustic_learns_a_batch_and_infers_whole_phones():
     torch.manual_seed(0)
     cfg = _cfg()
-    m = WorldAcoustic(cfg.model, N_SYM, N_POS, LAYOUT)
+    m = WorldAcoustic(cfg.model, N_SYM, N_POS, N_STRESS, LAYOUT)
     batch = _batch()
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     first = None
-    for _ in range(60):
+    for _ in range(40):
         losses = world_losses(m(batch), LAYOUT)
         loss = sum(losses.values())
         assert all(torch.isfinite(v) for v in losses.values())
@@ -68,7 +69,8 @@ def test_world_acoustic_learns_a_batch_and_infers_whole_phones():
     assert tokens.shape == batch.phone_ids.shape and lens.tolist() == [9, 6]
     m.eval()
     n = 6
-    feats, dur = m.infer(batch.phone_ids[1:, :n], batch.word_pos[1:, :n], tokens[1:, :n],
+    feats, dur = m.infer(batch.phone_ids[1:, :n], batch.word_pos[1:, :n], batch.stress[1:, :n],
+                         tokens[1:, :n],
                          batch.dvector[1:], batch.lf0_stats[1:])
     assert dur.shape == (n,) and int(dur.min()) >= 1  # every phone is heard
     assert feats.shape == (int(dur.sum()), LAYOUT.dim) and torch.isfinite(feats).all()
@@ -77,7 +79,7 @@ def test_world_acoustic_learns_a_batch_and_infers_whole_phones():
 
 def test_token_extraction_never_changes_the_codebook():
     cfg = _cfg()
-    m = WorldAcoustic(cfg.model, N_SYM, N_POS, LAYOUT)
+    m = WorldAcoustic(cfg.model, N_SYM, N_POS, N_STRESS, LAYOUT)
     batch = _batch()
     m(batch)  # initialises the codebook
     before = {k: v.clone() for k, v in m.quantizer.state_dict().items()}
@@ -101,11 +103,11 @@ def _gpt_batch(m: AlignedGPT) -> Batch:
 def test_aligned_gpt_trains_and_cached_generation_matches_the_uncached_score():
     torch.manual_seed(0)
     cfg = _cfg()
-    gpt = AlignedGPT(cfg.model, N_SYM, N_POS)
+    gpt = AlignedGPT(cfg.model, N_SYM, N_POS, N_STRESS)
     batch = _gpt_batch(gpt)
     opt = torch.optim.Adam(gpt.parameters(), lr=3e-3)
     first = None
-    for _ in range(40):
+    for _ in range(30):
         out = gpt(batch)
         first = float(out.loss.detach()) if first is None else first
         opt.zero_grad()
@@ -114,10 +116,12 @@ def test_aligned_gpt_trains_and_cached_generation_matches_the_uncached_score():
     assert float(out.loss) < 0.5 * first
     gpt.eval()
     n = int(batch.phone_lens[0])
-    res = gpt.generate(batch.phone_ids[0, :n], batch.word_pos[0, :n], batch.style[0],
+    res = gpt.generate(batch.phone_ids[0, :n], batch.word_pos[0, :n], batch.stress[0, :n],
+                       batch.style[0],
                        top_k=1, return_logits=True)
     assert res.tokens.shape == (n,) and not res.hit_cap
-    ref = gpt.score(batch.phone_ids[0, :n], batch.word_pos[0, :n], batch.style[0], res.tokens)
+    ref = gpt.score(batch.phone_ids[0, :n], batch.word_pos[0, :n], batch.stress[0, :n],
+                    batch.style[0], res.tokens)
     ref[:, gpt.eos_id] = float("-inf")
     assert torch.allclose(res.step_logits, ref, atol=1e-4)
     # greedy decoding of a trained example reproduces its tokens
@@ -126,10 +130,11 @@ def test_aligned_gpt_trains_and_cached_generation_matches_the_uncached_score():
 
 def test_aligned_generation_never_skips_or_repeats_a_phone_on_adversarial_logits():
     cfg = _cfg()
-    gpt = AlignedGPT(cfg.model, N_SYM, N_POS).eval()
+    gpt = AlignedGPT(cfg.model, N_SYM, N_POS, N_STRESS).eval()
     batch = _gpt_batch(gpt)
     n = int(batch.phone_lens[0])
     ids, pos, style = batch.phone_ids[0, :n], batch.word_pos[0, :n], batch.style[0]
+    st = batch.stress[0, :n]
 
     def adversary(kind):
         def head(h):
@@ -146,7 +151,7 @@ def test_aligned_generation_never_skips_or_repeats_a_phone_on_adversarial_logits
     for kind in ("eos", "nan", "one"):
         gpt.head.forward = adversary(kind)
         for temp in (0.1, 1.0, 5.0):
-            res = gpt.generate(ids, pos, style, temperature=temp, top_k=16,
+            res = gpt.generate(ids, pos, st, style, temperature=temp, top_k=16,
                                generator=torch.Generator().manual_seed(1))
             # exactly one valid code per phone: nothing skipped, nothing repeated, no EOS
             assert res.tokens.shape == (n,), kind
@@ -154,5 +159,5 @@ def test_aligned_generation_never_skips_or_repeats_a_phone_on_adversarial_logits
     # a prompt is forced, not sampled, and only the rest is generated
     del gpt.head.forward
     prompt = batch.tokens[0, :4]
-    res = gpt.generate(ids, pos, style, prompt_tokens=prompt)
+    res = gpt.generate(ids, pos, st, style, prompt_tokens=prompt)
     assert res.tokens.shape == (n - 4,)

@@ -36,6 +36,7 @@ class Batch:
     # the world path (model.acoustic = "world"): ARPAbet phone_ids, and instead of spec / mel /
     # wav (left empty) the WORLD parameters at 10 ms frames with the forced alignment
     word_pos: Tensor | None = None  # [B, T_p] long, position of each phone in its word
+    stress: Tensor | None = None  # [B, T_p] long, lexical stress in context (arpabet.STRESS)
     durations: Tensor | None = None  # [B, T_p] long frames per phone (sum = acoustic_lens)
     acoustic: Tensor | None = None  # [B, T_f, D] raw WORLD features [mgc | lf0 | vuv | bap]
     acoustic_lens: Tensor | None = None  # [B] long

@@ -42,7 +42,8 @@ from voicelab.data.dataset import _pad_stack, item_key, split_indices
 from voicelab.listfile import Entry, read_list
 from voicelab.errors import AudioError, VoicelabError
 from voicelab.text import arpabet
-from voicelab.text.align import MIN_PAUSE_MS, MIN_SCORE, AlignmentError, align
+from voicelab.text.align import AlignmentError, align
+from voicelab.text.align import settings as align_settings
 from voicelab.workspace import Voice
 
 # Bump when the computation changes in a way the settings do not capture (invalidates caches).
@@ -58,7 +59,7 @@ def fingerprint(cfg: Config) -> str:
             "v": WORLD_FEATURES_VERSION,
             "world": asdict(cfg.world),
             "arpabet": [arpabet.SYMBOLS_VERSION, arpabet.symbols_hash()],
-            "align": [MIN_PAUSE_MS, MIN_SCORE],
+            "align": align_settings(),
         },
         sort_keys=True,
     )
@@ -81,6 +82,7 @@ class WorldItem:
     text: str
     phone_ids: Tensor  # [P] long (ARPAbet)
     word_pos: Tensor  # [P] long
+    stress: Tensor  # [P] long (arpabet.STRESS)
     durations: Tensor  # [P] long, frames; sum = frames
     acoustic: Tensor  # [N, D] float32 raw WORLD features
     dvector: Tensor  # [256] float32
@@ -120,19 +122,20 @@ def compute_world_item(wav: np.ndarray, sr: int, text: str, cfg: Config) -> dict
         "acoustic": torch.from_numpy(feats),
         "phone_ids": torch.tensor(al.ids, dtype=torch.long),
         "word_pos": torch.tensor(al.word_pos, dtype=torch.long),
+        "stress": torch.tensor(al.stress, dtype=torch.long),
         "durations": torch.from_numpy(np.asarray(al.durations, dtype=np.int64)),
         "dvector": torch.from_numpy(embed(wav, sr)),
     }
 
 
 def _valid(t: dict[str, Tensor], dim: int) -> bool:
-    need = ("acoustic", "phone_ids", "word_pos", "durations", "dvector")
+    need = ("acoustic", "phone_ids", "word_pos", "stress", "durations", "dvector")
     if any(k not in t for k in need):
         return False
     a = t["acoustic"]
     return (
         a.dim() == 2 and a.shape[1] == dim and int(t["durations"].sum()) == a.shape[0]
-        and t["phone_ids"].shape == t["durations"].shape == t["word_pos"].shape
+        and t["phone_ids"].shape == t["durations"].shape == t["word_pos"].shape == t["stress"].shape
         and bool(torch.isfinite(a).all()) and bool(torch.isfinite(t["dvector"]).all())
     )
 
@@ -272,7 +275,7 @@ class WorldVoiceData:
                 continue
             items.append(WorldItem(
                 key=item_key(e.path, voice.slices), speaker=e.speaker, text=e.text,
-                phone_ids=t["phone_ids"].long(), word_pos=t["word_pos"].long(),
+                phone_ids=t["phone_ids"].long(), word_pos=t["word_pos"].long(), stress=t["stress"].long(),
                 durations=t["durations"].long(), acoustic=t["acoustic"].float(),
                 dvector=t["dvector"].float(),
             ))
@@ -313,6 +316,7 @@ class WorldVoiceData:
             lang_ids=torch.zeros_like(phone_ids),
             spec=empty, mel=empty, spec_lens=zeros, wav=empty, ref_mel=empty, ref_lens=zeros,
             word_pos=_pad_stack([it.word_pos for it in items], 0),
+            stress=_pad_stack([it.stress for it in items], 0),
             durations=_pad_stack([it.durations for it in items], 0),
             lf0_stats=torch.stack([self.lf0_stats[it.speaker] for it in items]).float(),
             dvector=torch.stack([it.dvector for it in items]),
@@ -413,8 +417,10 @@ def precompute(voice: Voice, entries: list[Entry], cfg: Config, progress: Any = 
     workers = workers or min(os.cpu_count() or 1, 4)
     if workers < 2 or len(todo) < PARALLEL_MIN_CLIPS:
         return 0
-    # spawn, not fork: the parent may hold torch / OpenMP threads that a fork would deadlock
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    # fork, as torch's own DataLoader workers on Linux (torch resets its thread pools in the
+    # child); spawn would re-run the caller's __main__, which a script without a main guard
+    # cannot survive
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
         for n, _ in enumerate(pool.map(_work, [(voice, e, cfg) for e in todo], chunksize=2)):
             if progress is not None:
                 progress(n + 1, len(todo), "aligning and analysing")

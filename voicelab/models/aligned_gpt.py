@@ -44,18 +44,25 @@ class AlignedGPT(SemanticGPT):
 
     Args:
         cfg: `cfg.model` (gpt_*, dropout, style_dim, codebook_size).
-        n_symbols: ARPAbet table size (id 0 = PAD); n_word_pos: word-position table size.
+        n_symbols: ARPAbet table size (id 0 = PAD); n_word_pos, n_stress: the sizes of the
+            word-position and stress tables.
     The vocabulary keeps SemanticGPT's layout (codes, EOS, BOS) so the KV-cached decoder and
     the checkpoint format are shared; EOS is never a target and never sampled.
     """
 
-    def __init__(self, cfg: ModelConfig, n_symbols: int, n_word_pos: int):
+    def __init__(self, cfg: ModelConfig, n_symbols: int, n_word_pos: int, n_stress: int):
         super().__init__(cfg, n_symbols, n_langs=n_word_pos, vocab=cfg.codebook_size + 1)
+        self.stress_emb = nn.Embedding(n_stress, self.config.n_embd)
+        nn.init.normal_(self.stress_emb.weight, std=0.02)
         # the phone a token position describes: its own table, separate from the prefix's
         self.cur_phone_emb = nn.Embedding(n_symbols, self.config.n_embd, padding_idx=0)
         nn.init.normal_(self.cur_phone_emb.weight, std=0.02)
 
     # `lang_emb` of SemanticGPT embeds the word position here (the prefix's second id stream)
+
+    def _prefix(self, phone_ids: Tensor, word_pos: Tensor, stress: Tensor, style: Tensor) -> Tensor:
+        """[B, P, D]: phone + word position + stress + style."""
+        return self.prefix_embeds(phone_ids, word_pos, style) + self.stress_emb(stress)
 
     def _stream_embeds(self, tokens_in: Tensor, phone_ids: Tensor) -> Tensor:
         """tokens_in [B, P] (BOS, tok_1 .. tok_{P-1}); phone_ids [B, P] -> [B, P, D]."""
@@ -74,7 +81,7 @@ class AlignedGPT(SemanticGPT):
                 f"model.gpt_max_positions={self.max_positions}: use shorter slices "
                 "(slice.max_length_s) or raise model.gpt_max_positions"
             )
-        prefix = self.prefix_embeds(batch.phone_ids, batch.word_pos, batch.style)  # [B, P, D]
+        prefix = self._prefix(batch.phone_ids, batch.word_pos, batch.stress, batch.style)  # [B, P, D]
         bos = torch.full((b, 1), self.bos_id, dtype=torch.long, device=prefix.device)
         tokens = batch.tokens.long().clamp(0, self.eos_id - 1)
         tokens_in = torch.cat([bos, tokens[:, :-1]], 1)  # [B, P]
@@ -120,13 +127,15 @@ class AlignedGPT(SemanticGPT):
     # ---------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def score(self, phone_ids: Tensor, word_pos: Tensor, style: Tensor, tokens: Tensor) -> Tensor:
+    def score(self, phone_ids: Tensor, word_pos: Tensor, stress: Tensor, style: Tensor,
+              tokens: Tensor) -> Tensor:
         """Uncached logits [P, vocab] for one utterance (row j predicts tokens[j]): the reference
         the cached `generate` must match."""
         phone_ids, word_pos = self._as_batch1(phone_ids, 2), self._as_batch1(word_pos, 2)
         style, tokens = self._as_batch1(style, 2), self._as_batch1(tokens, 2)
+        stress = self._as_batch1(stress, 2)
         p = phone_ids.shape[1]
-        prefix = self.prefix_embeds(phone_ids, word_pos, style)
+        prefix = self._prefix(phone_ids, word_pos, stress, style)
         bos = torch.full((1, 1), self.bos_id, dtype=torch.long, device=phone_ids.device)
         stream = self._stream_embeds(torch.cat([bos, tokens[:, : p - 1].long()], 1), phone_ids)
         hidden = self.transformer(inputs_embeds=torch.cat([prefix, stream], 1),
@@ -138,6 +147,7 @@ class AlignedGPT(SemanticGPT):
         self,
         phone_ids: Tensor,
         word_pos: Tensor,
+        stress: Tensor,
         style: Tensor,
         prompt_tokens: Tensor | None = None,
         *,
@@ -151,7 +161,7 @@ class AlignedGPT(SemanticGPT):
     ) -> GenerationResult:
         """Exactly one token per phone that has no prompt token.
 
-        phone_ids, word_pos: [P] (or [1, P]) long, the prompt's phones first when a prompt is
+        phone_ids, word_pos, stress: [P] (or [1, P]) long, the prompt's phones first when a prompt is
         given; style [style_dim]; prompt_tokens [P_pr] codes of the prompt's phones or None.
         Returns the P - P_pr new tokens (`hit_cap` is always False: the length is the phone
         count by construction). `max_new_tokens` and the like are accepted and ignored.
@@ -159,6 +169,7 @@ class AlignedGPT(SemanticGPT):
         check_sampling_args(top_k, top_p, temperature, repetition_penalty)
         phone_ids, word_pos = self._as_batch1(phone_ids, 2), self._as_batch1(word_pos, 2)
         style, prompt_tokens = self._as_batch1(style, 2), self._as_batch1(prompt_tokens, 2)
+        stress = self._as_batch1(stress, 2)
         if phone_ids.shape[0] != 1:
             raise ValueError("generate() handles one utterance at a time")
         p = phone_ids.shape[1]
@@ -171,7 +182,7 @@ class AlignedGPT(SemanticGPT):
                 f"more than model.gpt_max_positions={self.max_positions}: use a shorter "
                 "reference clip or shorter sentences"
             )
-        prefix = self.prefix_embeds(phone_ids, word_pos, style)
+        prefix = self._prefix(phone_ids, word_pos, stress, style)
         cache = KVCache(self.config, 2 * p, prefix.device, prefix.dtype)
         sampling = dict(top_k=top_k, top_p=top_p, temperature=temperature,
                         repetition_penalty=repetition_penalty)

@@ -44,9 +44,10 @@ def world_layout(cfg: Config) -> FeatureLayout:
 def build_world_models(cfg: Config) -> Models:
     """WorldAcoustic + AlignedGPT over the ARPAbet table; no discriminator."""
     return Models(
-        sovits=WorldAcoustic(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, world_layout(cfg)),
+        sovits=WorldAcoustic(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, arpabet.NUM_STRESS,
+                              world_layout(cfg)),
         disc=None,
-        gpt=AlignedGPT(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS),
+        gpt=AlignedGPT(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, arpabet.NUM_STRESS),
     )
 
 
@@ -62,7 +63,8 @@ def build_sovits(
 ) -> SoVITS | WorldAcoustic:
     """Stage 1's model. n_symbols / n_langs apply to the hifigan path's IPA table only."""
     if is_world(cfg):
-        return WorldAcoustic(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, world_layout(cfg))
+        return WorldAcoustic(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, arpabet.NUM_STRESS,
+                              world_layout(cfg))
     n_symbols, n_langs = text_sizes(n_symbols, n_langs)
     return SoVITS(
         cfg.model,
@@ -77,7 +79,7 @@ def build_sovits(
 def build_gpt(cfg: Config, n_symbols: int | None = None, n_langs: int | None = None) -> SemanticGPT:
     """SemanticGPT over codebook_size + 1 (EOS) tokens (AlignedGPT on the world path)."""
     if is_world(cfg):
-        return AlignedGPT(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS)
+        return AlignedGPT(cfg.model, arpabet.NUM_SYMBOLS, arpabet.NUM_WORD_POS, arpabet.NUM_STRESS)
     n_symbols, n_langs = text_sizes(n_symbols, n_langs)
     return SemanticGPT(cfg.model, n_symbols, n_langs, vocab=cfg.model.codebook_size + 1)
 

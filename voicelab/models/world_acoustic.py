@@ -185,18 +185,19 @@ class WorldAcoustic(nn.Module):
             stochastic_depth, style_dim, codebook_size, n_quantizers, decoder_layers,
             decoder_kernel, vq_*).
         n_symbols: size of the ARPAbet table (voicelab.text.arpabet); id 0 is padding.
-        n_word_pos: size of the word-position table (voicelab.text.arpabet).
+        n_word_pos, n_stress: sizes of the word-position and stress tables (voicelab.text.arpabet).
         layout: the WORLD channel layout.
 
     Top-level submodules (names used by train.freeze and the per-module LR rule):
     `text_encoder speaker prosody_encoder quantizer duration_predictor decoder`.
     """
 
-    def __init__(self, cfg: ModelConfig, n_symbols: int, n_word_pos: int, layout: FeatureLayout):
+    def __init__(self, cfg: ModelConfig, n_symbols: int, n_word_pos: int, n_stress: int,
+                 layout: FeatureLayout):
         super().__init__()
         h = cfg.hidden
         self.layout = layout
-        self.text_encoder = TextPhoneEncoder(cfg, n_symbols, n_word_pos)
+        self.text_encoder = TextPhoneEncoder(cfg, n_symbols, n_word_pos, n_stress)
         # the speaker: d-vector -> style vector (shared with the GPT's conditioning)
         self.speaker = nn.Sequential(nn.Linear(DVECTOR_DIM, cfg.style_dim), nn.Tanh())
         self.prosody_encoder = nn.Sequential(
@@ -274,7 +275,7 @@ class WorldAcoustic(nn.Module):
         target = self.normalise(batch.acoustic.float(), batch.lf0_stats.float()) * frame_mask
         expand = expand_matrix(batch.durations.long(), n_frames)  # [B, P, F]
         g = self.style(batch.dvector)
-        text = self.text_encoder(batch.phone_ids, batch.word_pos, batch.phone_lens)  # [B, H, P]
+        text = self.text_encoder(batch.phone_ids, batch.word_pos, batch.stress, batch.phone_lens)
         q = self._tokens_from_stats(self.prosody_stats(target, expand, batch.durations), phone_mask)
         log_dur = self.duration_predictor(text, q.quantized_first, g, phone_mask)
         pred = self.decoder(text + q.quantized, expand, batch.durations, g, frame_mask)
@@ -326,17 +327,18 @@ class WorldAcoustic(nn.Module):
         self,
         phone_ids: Tensor,
         word_pos: Tensor,
+        stress: Tensor,
         tokens: Tensor,
         dvector: Tensor,
         lf0_stats: Tensor,
         speed: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
-        """One utterance: phone_ids, word_pos, tokens [1, P]; dvector [1, 256]; lf0_stats
+        """One utterance: phone_ids, word_pos, stress, tokens [1, P]; dvector [1, 256]; lf0_stats
         [1, 2] -> (raw WORLD features [F, D] float32, durations [P] long). Call .eval() first."""
         lens = torch.tensor([phone_ids.shape[1]], device=phone_ids.device)
         phone_mask = torch.ones_like(phone_ids, dtype=torch.bool)
         g = self.style(dvector)
-        text = self.text_encoder(phone_ids, word_pos, lens)
+        text = self.text_encoder(phone_ids, word_pos, stress, lens)
         q = self.quantizer.decode_first(tokens.long())  # [1, H, P]
         log_dur = self.duration_predictor(text, q, g, phone_mask)
         dur = torch.round(torch.exp(log_dur) / max(speed, 1e-3)).long()
@@ -349,22 +351,23 @@ class WorldAcoustic(nn.Module):
 
 
 class TextPhoneEncoder(nn.Module):
-    """ARPAbet phone + word-position embeddings -> transformer: [B, P] -> [B, H, P]."""
+    """ARPAbet phone + word-position + stress embeddings -> transformer: [B, P] -> [B, H, P]."""
 
-    def __init__(self, cfg: ModelConfig, n_symbols: int, n_word_pos: int):
+    def __init__(self, cfg: ModelConfig, n_symbols: int, n_word_pos: int, n_stress: int):
         super().__init__()
         self.phone_emb = nn.Embedding(n_symbols, cfg.hidden, padding_idx=0)
         self.wpos_emb = nn.Embedding(n_word_pos, cfg.hidden)
-        nn.init.normal_(self.phone_emb.weight, 0.0, cfg.hidden**-0.5)
-        nn.init.normal_(self.wpos_emb.weight, 0.0, cfg.hidden**-0.5)
+        self.stress_emb = nn.Embedding(n_stress, cfg.hidden)
+        for emb in (self.phone_emb, self.wpos_emb, self.stress_emb):
+            nn.init.normal_(emb.weight, 0.0, cfg.hidden**-0.5)
         self.enc = TransformerEncoder(
             cfg.hidden, cfg.filter_channels, cfg.n_heads, cfg.n_layers_text, cfg.kernel_size,
             cfg.dropout, cfg.stochastic_depth,
         )
 
-    def forward(self, phone_ids: Tensor, word_pos: Tensor, phone_lens: Tensor) -> Tensor:
+    def forward(self, phone_ids: Tensor, word_pos: Tensor, stress: Tensor, phone_lens: Tensor) -> Tensor:
         mask = sequence_mask(phone_lens, phone_ids.shape[1])[:, None].float()
-        x = (self.phone_emb(phone_ids) + self.wpos_emb(word_pos)).transpose(1, 2)
+        x = (self.phone_emb(phone_ids) + self.wpos_emb(word_pos) + self.stress_emb(stress)).transpose(1, 2)
         return self.enc(x * math.sqrt(self.phone_emb.embedding_dim) * mask, mask)
 
 

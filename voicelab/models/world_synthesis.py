@@ -1,8 +1,9 @@
 """Synthesis on the world path: text -> ARPAbet phones -> one prosody token per phone (GPT)
 -> WORLD parameters (acoustic model) -> WORLD -> the product's sample rate.
 
-`voicelab.synth.Synthesizer` calls these two functions when its model is a world model; the
-rest (sentence splitting, pauses, seeds, loudness, warnings, timing) is shared.
+`voicelab.synth.Synthesizer` calls these functions when its model is a world model (the rest:
+sentence splitting, pauses, seeds, loudness, warnings, timing, is shared), and the trainer's audio
+samples go through the same `sentence` / `speak_tokens`, so a sample sounds like synthesis will.
 
 The reference clip gives the voice: its resemblyzer d-vector (timbre, through the speaker
 conditioning) and its log-F0 mean and spread (register: the model predicts speaker-normalised
@@ -36,6 +37,7 @@ class WorldReference:
     seconds: float
     prompt_phones: list[int] = field(default_factory=list)
     prompt_word_pos: list[int] = field(default_factory=list)
+    prompt_stress: list[int] = field(default_factory=list)
     prompt_tokens: Tensor | None = None  # [P_pr] long
     warnings: list[str] = field(default_factory=list)
 
@@ -82,6 +84,7 @@ def prepare_reference(synth: Any, audio: np.ndarray, sr: int, seconds: float,
         b = Batch(phone_ids=ids, phone_lens=torch.tensor([len(al.ids)], device=dev),
                   lang_ids=torch.zeros_like(ids), spec=empty, mel=empty, spec_lens=z, wav=empty,
                   ref_mel=empty, ref_lens=z, word_pos=torch.tensor([al.word_pos], device=dev),
+                  stress=torch.tensor([al.stress], device=dev),
                   durations=torch.from_numpy(np.asarray(al.durations, dtype=np.int64))[None].to(dev),
                   acoustic=acoustic, acoustic_lens=torch.tensor([n], device=dev),
                   lf0_stats=stats, dvector=dvec)  # fmt: skip
@@ -91,6 +94,7 @@ def prepare_reference(synth: Any, audio: np.ndarray, sr: int, seconds: float,
         ref.prompt_tokens = toks[0, :keep]
         ref.prompt_phones = list(al.ids[:keep])
         ref.prompt_word_pos = list(al.word_pos[:keep])
+        ref.prompt_stress = list(al.stress[:keep])
     return ref
 
 
@@ -107,21 +111,22 @@ def sentence(synth: Any, text: str, lang: str, ref: WorldReference, gen: torch.G
     dev = synth.device
     ids = torch.tensor(ref.prompt_phones + seq.ids, device=dev)
     pos = torch.tensor(ref.prompt_word_pos + seq.word_pos, device=dev)
+    stress = torch.tensor(ref.prompt_stress + seq.stress, device=dev)
     sampling = {k: v for k, v in opts.items() if k in ("top_k", "top_p", "temperature")}
-    res = synth.gpt.generate(ids, pos, ref.style[0], ref.prompt_tokens,
+    res = synth.gpt.generate(ids, pos, stress, ref.style[0], ref.prompt_tokens,
                              repetition_penalty=1.0, generator=gen, **sampling)
-    audio = speak_tokens(synth, seq.ids, seq.word_pos, res.tokens, ref, speed)
+    audio = speak_tokens(synth, seq.ids, seq.word_pos, seq.stress, res.tokens, ref, speed)
     return audio, {"phones": len(seq.ids), "tokens": int(res.tokens.numel()), "hit_cap": False,
                    "seconds": len(audio) / synth.sample_rate}
 
 
-def speak_tokens(synth: Any, phone_ids: list[int], word_pos: list[int], tokens: Tensor,
-                 ref: WorldReference, speed: float = 1.0) -> np.ndarray:
+def speak_tokens(synth: Any, phone_ids: list[int], word_pos: list[int], stress: list[int],
+                 tokens: Tensor, ref: WorldReference, speed: float = 1.0) -> np.ndarray:
     """Phones + their prosody tokens [P] -> waveform [T] float32 at synth.sample_rate."""
     dev = synth.device
     ids_t, pos_t = torch.tensor([phone_ids], device=dev), torch.tensor([word_pos], device=dev)
-    feats, _ = synth.sovits.infer(ids_t, pos_t, tokens.to(dev)[None], ref.dvector, ref.lf0_stats,
-                                  speed=speed)  # fmt: skip
+    feats, _ = synth.sovits.infer(ids_t, pos_t, torch.tensor([stress], device=dev),
+                                  tokens.to(dev)[None], ref.dvector, ref.lf0_stats, speed=speed)
     wcfg = synth.cfg.world
     audio = world.synthesize(world.WorldFeatures.from_array(feats.cpu().numpy(), wcfg), wcfg)
     if wcfg.sample_rate != synth.sample_rate:

@@ -228,13 +228,13 @@ def _world_sample(
     stage: str, sovits: nn.Module, ema_sovits: EMA, gpt: nn.Module, ema_gpt: EMA, data: Any,
     cfg: Config, device: torch.device,
 ) -> np.ndarray:
-    """The world path's sample, through synthesis's own sentence function (voicelab/synth_world):
+    """The world path's sample, through synthesis's own sentence function (voicelab/models/world_synthesis.py):
     stage 1 speaks a held-out slice's text with that slice's own prosody tokens (the GPT is not
     trained yet); stage 2 speaks cfg.train.sample_text with GPT-sampled tokens. The voice is the
     slice's speaker (its d-vector and F0 statistics)."""
     from types import SimpleNamespace
 
-    from voicelab import synth_world
+    from voicelab.models import world_synthesis as synth_world
 
     i = (data.val or data.train)[0]
     item = data.items[i]
@@ -254,7 +254,8 @@ def _world_sample(
             if stage != "gpt":  # the slice's own text and tokens: nothing is sampled
                 toks, _ = sv.extract_tokens(data.collate([i]).to(device))
                 return synth_world.speak_tokens(synth, item.phone_ids.tolist(),
-                                                item.word_pos.tolist(), toks[0], ref)
+                                                item.word_pos.tolist(), item.stress.tolist(),
+                                                toks[0], ref)
             wav, _ = synth_world.sentence(synth, text, "en", ref, gen,
                                           {"top_k": cfg.synth.top_k, "top_p": cfg.synth.top_p,
                                            "temperature": cfg.synth.temperature}, 1.0, [])
