@@ -97,7 +97,7 @@ def preset_label(name: str) -> str:
 
 
 def default_preset() -> str:
-    """The preset a new run starts with: `small` where there is one, else the first."""
+    """The preset a new run starts with: config.DEFAULT_PRESET where there is one, else the first."""
     presets = list_presets()
     return DEFAULT_PRESET if DEFAULT_PRESET in presets else presets[0]
 
