@@ -240,7 +240,7 @@ class Trainer:
         """Extract tokens + styles with the stage-1 EMA weights, then switch to stage 2."""
         world = self.data if is_world(self.cfg) else None
         tokens, styles = extract_tokens(self.sovits, self.ema_sovits, self.data.items, self.device,
-                                        world)  # fmt: skip
+                                        world, getattr(self.data, "dvectors", None))  # fmt: skip
         self.data.set_tokens(tokens, styles)
         if self.is_main:
             n = write_tokens(self.run_dir.tokens, tokens, styles)
@@ -287,9 +287,10 @@ class Trainer:
             env = StepEnv(self.cfg, self.device, self.scaler, self.amp_dtype, self.stage_step,
                           lambda k: self.feed.augmented(k, with_tokens=stage == "gpt"))  # fmt: skip
             saved = steps.snapshot(self.modules)
+            scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
             result = self.step_fn(env, self.modules)
             bad = dd.any_rank(result.bad, self.device)
-            if bad:
+            if bad or self.scaler.get_scale() < scale:  # fp16 overflow: the scaler skipped it
                 steps.restore(self.modules, saved)  # a skipped step leaves no trace
             # non-finite weights (whatever the losses said) are never saved nor trained on
             poisoned = dd.any_rank(not steps.weights_finite(self.modules), self.device)
