@@ -165,3 +165,20 @@ def test_a_voice_with_nothing_alignable_says_what_to_do(tmp_path):
                                           "Nothing here matches what is said at all.")])
     with pytest.raises(VoicelabError, match="Slice tab"):
         WorldVoiceData.load(voice, cfg_with())
+
+
+def test_the_gan_path_trains_and_synthesises_with_use_dvector(tmp_path):
+    """model.use_dvector=true on the hifigan path: the d-vector reaches stage 1, the token
+    hand-over, the samples and synthesis (it failed in the hand-over before)."""
+    from voicelab.export import export_run
+    from voicelab.synth import Synthesizer
+
+    voice = make_voice(tmp_path)
+    cfg = load_config("tiny", [*FAST, "model.use_dvector=true", "train.sovits_steps=2",
+                               "train.gpt_steps=2", "train.save_every=2", "train.eval_every=2"])
+    assert Trainer(voice, cfg, TrainOptions(run="dv", tensorboard=False)).run() == EXIT_OK
+    assert len(list((voice.run_dir("dv") / "samples").glob("*.wav"))) == 2
+    path = export_run(voice, "dv", tmp_path / "dv.safetensors")
+    res = Synthesizer.from_bundle(path, device="cpu").synthesize(
+        "Hello there.", "en", str(ASSETS / "slt_000.wav"), seed=1)
+    assert np.isfinite(res.waveform).all() and res.duration_s > 0

@@ -22,7 +22,8 @@ from voicelab.training.rng import fork_rng
 
 @torch.no_grad()
 def extract_tokens(
-    sovits: nn.Module, ema: EMA, items: list[Any], device: torch.device, data: Any = None
+    sovits: nn.Module, ema: EMA, items: list[Any], device: torch.device, data: Any = None,
+    dvectors: dict[str, Tensor] | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """First-quantizer tokens [T_t] and style vectors [style_dim] of every slice (EMA SoVITS).
 
@@ -46,7 +47,8 @@ def extract_tokens(
             toks, tlens = sv.extract_tokens(spec, lens, wav)
             mel = item.mel[None].to(device)
             tokens[item.key] = toks[0, : int(tlens[0])].cpu()
-            styles[item.key] = sv.style(mel, lens)[0].float().cpu()
+            dv = dvectors[item.speaker][None].to(device) if dvectors else None  # use_dvector
+            styles[item.key] = sv.style(mel, lens, dv)[0].float().cpu()
         sv.train(was)
     return tokens, styles
 

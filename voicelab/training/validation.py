@@ -162,6 +162,8 @@ def make_sample(
     item = data.items[i]
     ref = data.reference(i, 0)[None].to(dev)
     ref_lens = torch.tensor([ref.shape[-1]], device=dev)
+    dvectors = getattr(data, "dvectors", None)  # model.use_dvector: the speaker's d-vector
+    dvec = dvectors[item.speaker][None].to(dev) if dvectors else None
     gen = torch.Generator(device=dev)
     gen.manual_seed(cfg.train.seed)
     with ema_sovits.applied(sovits) as sv:
@@ -177,7 +179,7 @@ def make_sample(
                 ids, lids = PhonemeCache()(cfg.train.sample_text, cfg.text.default_lang,
                                            "train.sample_text")  # fmt: skip
                 phones, langs = torch.tensor(ids), torch.tensor(lids)
-                style = sv.style(ref, ref_lens)[0]
+                style = sv.style(ref, ref_lens, dvec)[0]
                 with ema_gpt.applied(gpt) as g:
                     gw = g.training
                     g.eval()
@@ -200,7 +202,7 @@ def make_sample(
                 toks, tlens = res.tokens[None], torch.tensor([res.tokens.numel()], device=dev)
             wav = sv.infer(
                 toks, tlens, phones[None].to(dev), torch.tensor([len(phones)], device=dev),
-                langs[None].to(dev), ref, ref_lens, generator=gen,
+                langs[None].to(dev), ref, ref_lens, dvector=dvec, generator=gen,
             )  # fmt: skip
         finally:
             sv.train(was)
