@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from voicelab.audio.clean import QualityReport, clean_audio
 from voicelab.audio.features import load_features
 from voicelab.audio.io import load_audio, to_pcm16, write_wav
 from voicelab.audio.slicer import slice_intervals
 from voicelab.config import Config
+from voicelab.devices import resolve_device
 from voicelab.errors import AudioError, VoicelabError
 from voicelab.fileio import fsync_dir, write_json_atomic, write_text_atomic
 from voicelab.listfile import Entry, read_list, write_list
@@ -378,16 +378,6 @@ class FeatureSummary:
         return self.total
 
 
-def resolve_device(device: str | None, cfg: Config) -> str:
-    """'auto' (or None with cfg.train.device auto) -> 'cuda' when present, else 'cpu'."""
-    d = device or cfg.train.device
-    if d == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if d.startswith("cuda") and not torch.cuda.is_available():
-        raise VoicelabError(f"device {d!r} was asked for but no CUDA GPU is available: use cpu")
-    return d
-
-
 def extract_features(
     voice: Voice, cfg: Config, progress: Progress = None, device: str | None = None
 ) -> FeatureSummary:
@@ -400,7 +390,8 @@ def extract_features(
     entries = read_list(voice.dataset_list)
     if not entries:
         raise VoicelabError(f"{voice.dataset_list} is empty: run slice again")
-    dev = resolve_device(device, cfg)
+    # one resolver for every device setting (voicelab.devices); the summary names it as a string
+    dev = str(resolve_device(device or cfg.train.device))
     stats: dict[str, int] = {}
     seconds = 0.0
     t0 = time.perf_counter()
