@@ -105,3 +105,14 @@ def test_json_round_trip(tmp_path):
     assert config_from_dict(d) == cfg
     save_config_json(cfg, tmp_path / "config.json")
     assert load_config_json(tmp_path / "config.json") == cfg
+
+
+def test_a_retired_setting_is_refused_in_set_but_loads_from_saved_configs(tmp_path):
+    # --set is a person asking for the setting now: say it is gone instead of ignoring it
+    with pytest.raises(ConfigError, match="train.num_workers: this setting was removed"):
+        load_config("tiny", ["train.num_workers=4"])
+    # a config.json / checkpoint written while it existed still loads (the key is dropped)
+    d = config_to_dict(load_config("tiny"))
+    d["train"]["num_workers"] = 2
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    assert load_config_json(tmp_path / "config.json") == load_config("tiny")

@@ -454,9 +454,12 @@ def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
     return value
 
 
-# settings voicelab once had and no longer reads: configs saved in checkpoints, runs, exports and
-# bases before their removal still hold them, so they are dropped instead of refused
-RETIRED_KEYS = frozenset({"train.num_workers"})
+# settings voicelab once had and no longer reads, with why: configs saved in checkpoints, runs,
+# exports and bases before their removal still hold them, so there they are dropped instead of
+# refused; a person asking for one with --set is told it was removed (load_config)
+RETIRED_KEYS: dict[str, str] = {
+    "train.num_workers": "batches are made in the training process itself, with no loader workers",
+}
 
 
 def _build_section(cls: type, data: dict, name: str, problems: list[str]) -> Any:
@@ -588,6 +591,10 @@ def load_config(preset: str | Path = DEFAULT_PRESET, overrides: list[str] | tupl
         parsed = _parse_override(item, problems)
         if parsed:
             (section, key), value = parsed
+            if f"{section}.{key}" in RETIRED_KEYS:  # an explicit ask for it must not pass unseen
+                problems.append(f"--set {section}.{key}: this setting was removed from voicelab "
+                                f"({RETIRED_KEYS[f'{section}.{key}']}): leave it out")  # fmt: skip
+                continue
             data.setdefault(section, {})
             if isinstance(data[section], dict):
                 data[section][key] = value
