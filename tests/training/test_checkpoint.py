@@ -304,6 +304,23 @@ def test_saving_an_older_step_supersedes_newer_files(tmp_path: Path) -> None:
     assert ck.find_resume(tmp_path).path.name == "step-00000004.pt"
 
 
+def test_superseded_checkpoints_are_all_kept_and_never_overwritten(tmp_path: Path) -> None:
+    """Two abandoned timelines, more files than keep_last, the same step in both: every file
+    moved aside is still there byte for byte (superseded/ is never pruned nor overwritten)."""
+    _save_steps(tmp_path, [2, 5, 6, 7], keep_last=3)
+    first = {n: (tmp_path / "checkpoints" / n).read_bytes() for n in _ckpt_files(tmp_path)[1:]}
+    ck.save_checkpoint(tmp_path, trained(3).state(), keep_last=1)  # abandons 5, 6, 7
+    ck.save_checkpoint(tmp_path, trained(5, seed=1).state(), keep_last=1)
+    second = (tmp_path / "checkpoints" / "step-00000005.pt").read_bytes()
+    ck.save_checkpoint(tmp_path, trained(4, seed=2).state(), keep_last=1)  # abandons the new 5
+    sup = tmp_path / "checkpoints" / "superseded"
+    assert sorted(p.name for p in sup.iterdir()) == [
+        "step-00000005.2.pt", "step-00000005.pt", "step-00000006.pt", "step-00000007.pt"]
+    assert {n: (sup / n).read_bytes() for n in first} == first
+    assert (sup / "step-00000005.2.pt").read_bytes() == second
+    assert ck.find_resume(tmp_path).path.name == "step-00000004.pt"
+
+
 # --------------------------------------------------------------------------------------------
 # damaged checkpoints: fallback and clear errors
 # --------------------------------------------------------------------------------------------

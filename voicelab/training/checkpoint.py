@@ -21,8 +21,8 @@ Guarantees (see tests/training/test_checkpoint.py):
   explicitly so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot override it).
 - Pruned: the last `keep_last` by step, plus the best by K_VAL_LOSS (named in BEST).
 - Checkpoints newer than the one being saved belong to an abandoned timeline (a resume from an
-  older checkpoint, a NaN rollback): they are moved to checkpoints/superseded/, never deleted
-  outright, so that `find_resume` only ever sees one consistent history.
+  older checkpoint, a NaN rollback): they are moved to checkpoints/superseded/ and kept there
+  (never pruned or overwritten), so that `find_resume` only ever sees one consistent history.
 
 Only the process holding the run's RunLock (voicelab/training/interrupt.py) may save.
 """
@@ -186,7 +186,7 @@ def save_checkpoint(run_dir: Path | str, state: dict[str, Any], keep_last: int =
         remove_stale_temps(ckpt_dir)
         # a file of this step already here belongs to an abandoned timeline (a resume from an
         # older checkpoint, a rollback, a damaged file skipped): keep it, never overwrite it
-        supersede(ckpt_dir, [p for s, p in step_files(ckpt_dir) if s >= step], keep_last)
+        supersede(ckpt_dir, [p for s, p in step_files(ckpt_dir) if s >= step])
         write_checkpoint_file(path, state)
     except OSError as e:
         raise os_error(e, path, "save checkpoint") from e
@@ -202,7 +202,7 @@ def save_checkpoint(run_dir: Path | str, state: dict[str, Any], keep_last: int =
     except OSError as e:
         raise os_error(e, ckpt_dir / LATEST, "update") from e
     update_best(ckpt_dir, path, step, state.get(K_VAL_LOSS), str(state.get(K_STAGE, "")))
-    supersede_newer(ckpt_dir, step, keep_last)
+    supersede_newer(ckpt_dir, step)
     prune(ckpt_dir, keep_last)
     return path
 

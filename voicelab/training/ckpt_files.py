@@ -6,7 +6,8 @@ and the folder (runs/<run>/checkpoints/):
     step-%08d.pt     one checkpoint (workspace.checkpoint_name); written through a temp file
                      `.step-*.tmp` + fsync + os.replace + fsync of the folder
     LATEST           the name of the newest save;  BEST  {"file", "step", "val_loss", "stage"}
-    superseded/      checkpoints of abandoned timelines (moved here, never overwritten)
+    superseded/      checkpoints of abandoned timelines (moved here and kept: never pruned
+                     or overwritten; a second file of one step becomes step-X.2.pt)
 
 `state_digest` is the CRC-32 that save stores and load verifies: torch itself never checks its
 zip CRCs, so a flipped bit in tensor data would otherwise load silently. `torch_load` is
@@ -114,8 +115,9 @@ def os_error(e: OSError, path: Path, what: str) -> CheckpointError:
     folder = path.parent
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = (
-            f"the disk holding {folder} is full: free some space (or lower train.keep_last), "
-            "then resume; the earlier checkpoints are intact"
+            f"the disk holding {folder} is full: free some space (lower train.keep_last, or delete "
+            f"{SUPERSEDED}/ there: checkpoints of abandoned timelines, kept until you do), then "
+            "resume; the earlier checkpoints are intact"
         )
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         hint = (
@@ -217,32 +219,43 @@ def update_best(
             log.warning("could not update %s: %s", ckpt_dir / BEST, e)
 
 
-def supersede(ckpt_dir: Path, files: list[Path], keep_last: int) -> list[Path]:
-    """Move `files` to checkpoints/superseded/ (the newest keep_last kept there). Returns them."""
+def superseded_name(dest: Path, name: str) -> Path:
+    """Where `name` goes in superseded/: its own name, or `step-X.2.pt`, `.3`... when an earlier
+    abandoned timeline already left a file of that step there (neither is ever overwritten)."""
+    target, n = dest / name, 1
+    while target.exists():
+        n += 1
+        target = dest / f"{Path(name).stem}.{n}{Path(name).suffix}"
+    return target
+
+
+def supersede(ckpt_dir: Path, files: list[Path]) -> list[Path]:
+    """Move `files` to checkpoints/superseded/, where they are kept: never pruned, overwritten
+    or resumed from (a person deletes them, or resumes one with --resume PATH). Returns them."""
     if not files:
         return []
     dest = ckpt_dir / SUPERSEDED
     dest.mkdir(exist_ok=True)
     for p in files:
-        os.replace(p, dest / p.name)
-        log.warning("moved %s to %s/: it belongs to a timeline this run abandoned", p.name,
-                    SUPERSEDED)  # fmt: skip
+        target = superseded_name(dest, p.name)
+        os.replace(p, target)
+        log.warning("moved %s to %s/%s: it belongs to a timeline this run abandoned", p.name,
+                    SUPERSEDED, target.name)  # fmt: skip
+    fsync_dir(dest)
     fsync_dir(ckpt_dir)
-    for _, p in step_files(dest)[: -max(1, keep_last)]:
-        p.unlink(missing_ok=True)
     return files
 
 
-def supersede_newer(ckpt_dir: Path, step: int, keep_last: int) -> None:
-    supersede(ckpt_dir, [p for s, p in step_files(ckpt_dir) if s > step], keep_last)
+def supersede_newer(ckpt_dir: Path, step: int) -> None:
+    supersede(ckpt_dir, [p for s, p in step_files(ckpt_dir) if s > step])
 
 
-def supersede_after(run_dir: Path | str, step: int, keep_last: int = 3) -> list[Path]:
+def supersede_after(run_dir: Path | str, step: int) -> list[Path]:
     """A run continues from step `step`: move every checkpoint file with a higher step (an
     abandoned timeline, or damaged files resume skipped) to superseded/, so that neither a later
     resume nor a save of the same step can take or overwrite them. Returns the moved files."""
     ckpt_dir = checkpoint_dir(run_dir)
-    return supersede(ckpt_dir, [p for s, p in step_files(ckpt_dir) if s > step], keep_last)
+    return supersede(ckpt_dir, [p for s, p in step_files(ckpt_dir) if s > step])
 
 
 def prune(ckpt_dir: Path, keep_last: int) -> list[Path]:

@@ -121,11 +121,11 @@ def resume_state(resume: str | None, run_dir: Any) -> tuple[dict[str, Any] | Non
     return point.state, [*notes, f"resuming from {point.path.name}"]
 
 
-def abandon_after(run_dir: Any, step: int, keep_last: int) -> str | None:
+def abandon_after(run_dir: Any, step: int) -> str | None:
     """A run continues from global step `step` (a resume, a rollback): the newer checkpoints
     and metrics records belong to an abandoned timeline. They move aside (checkpoints/superseded/,
-    metrics.superseded.jsonl), never overwritten and never resumed from. Returns a log line."""
-    moved = ck.supersede_after(run_dir, step, keep_last)
+    metrics.superseded.jsonl), kept: never pruned, overwritten or resumed from. Returns a log line."""
+    moved = ck.supersede_after(run_dir, step)
     dropped = runfiles.truncate_metrics(run_dir, step)
     if not (moved or dropped):
         return None

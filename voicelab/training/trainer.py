@@ -207,8 +207,7 @@ class Trainer:
 
     def _abandon_after(self, step: int) -> None:
         """Continuing from `step`: move the abandoned timeline aside (state.abandon_after)."""
-        if self.is_main and (note := train_state.abandon_after(self.run_dir, step,
-                                                               self.cfg.train.keep_last)):
+        if self.is_main and (note := train_state.abandon_after(self.run_dir, step)):
             self.rep.log(note)
 
     def _restore(self, state: dict[str, Any]) -> None:
