@@ -22,8 +22,12 @@ from typing import Any
 
 import gradio as gr
 
-from voicelab.config import DEFAULT_PRESET  # cleaning and slicing are the same in every preset
-from voicelab.config import AudioConfig, Config, load_config
+from voicelab.config import (
+    DEFAULT_PRESET,  # cleaning and slicing are the same in every preset
+    AudioConfig,
+    Config,
+    load_config,
+)
 from voicelab.errors import VoicelabError
 from voicelab.listfile import Entry, read_list, write_list
 from voicelab.ui.common import (
