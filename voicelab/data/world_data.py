@@ -140,6 +140,17 @@ def _valid(t: dict[str, Tensor], dim: int) -> bool:
     )
 
 
+def check_finite_item(t: dict[str, Tensor], name: str) -> None:
+    """Refuse a slice whose computed features hold NaN / Inf (as VoiceData.load does): one such
+    batch would poison every later step; it is never cached either."""
+    bad = [k for k in ("acoustic", "dvector") if not bool(torch.isfinite(t[k]).all())]
+    if bad:
+        raise VoicelabError(
+            f"slice {name}: its {' / '.join(bad)} came out holding NaN or infinite values: "
+            "listen to the slice (silence, clipping or noise); remove it or slice the voice again"
+        )
+
+
 def load_world_item(
     voice: Voice, entry: Entry, cfg: Config, stats: dict[str, int] | None = None
 ) -> dict[str, Tensor]:
@@ -187,6 +198,7 @@ def load_world_item(
         _write_cache(skip, json.dumps({"reason": reason}).encode())
         count("skipped")
         raise AlignmentError(f"{path.name}: {reason}") from None
+    check_finite_item(t, path.name)  # (a cached file is checked by _valid: NaN = recompute)
     _write_cache(cpath, save({k: v.contiguous() for k, v in t.items()}))
     count("computed")
     return t
