@@ -149,3 +149,61 @@ def test_cuda_synthesis_is_seeded_and_matches_the_uncached_gpt(synth):
     full = cuda.gpt.score(ids, langs, ref.style[0], torch.cat([ref.prompt_tokens, res.tokens]))
     n, steps = ref.prompt_tokens.numel(), res.step_logits.shape[0]
     torch.testing.assert_close(res.step_logits, full[n : n + steps], atol=1e-3, rtol=1e-3)
+
+
+def test_non_finite_audio_is_an_error_naming_damaged_weights():
+    from voicelab.config import load_config
+
+    cfg = load_config("tiny", ["train.device=cpu"])
+    torch.manual_seed(0)
+    sovits = build_sovits(cfg)
+    with torch.no_grad():
+        for p in sovits.decoder.parameters():
+            p.fill_(float("nan"))  # a decoder that diverged
+    broken = Synthesizer(cfg, sovits, build_gpt(cfg), device="cpu")
+    with pytest.raises(VoicelabError, match="NaN or infinite audio: its weights are damaged"):
+        broken.synthesize("Hello there.", "en", REF, REF_TEXT, seed=1)
+
+
+def _fake_result(peak: float):
+    from voicelab.synth import SynthResult
+
+    wav = np.zeros(32000, np.float32)
+    wav[100] = peak
+    return SynthResult(32000, wav, 7, 0.1, 0.1)
+
+
+@pytest.mark.parametrize("peak_dbfs", [-59.0, -61.0, None])
+def test_the_silence_floor_is_the_speak_tabs(peak_dbfs):
+    """The CLI refuses as silence exactly what the Speak tab's check calls silent."""
+    from voicelab.synth import check_audible
+    from voicelab.ui.quality import check_speech
+
+    peak = 0.0 if peak_dbfs is None else 10 ** (peak_dbfs / 20)
+    r = _fake_result(peak)
+    tab_says_silent = any("silent" in w for w in check_speech("Hello.", r.waveform, 32000).warnings)
+    if tab_says_silent:
+        with pytest.raises(VoicelabError, match="silence .* not trained enough"):
+            check_audible(r)
+    else:
+        check_audible(r)
+    assert tab_says_silent == (peak_dbfs != -59.0)
+
+
+def test_the_cli_writes_no_file_for_silence(tmp_path, monkeypatch, capsys):
+    from voicelab import cli
+    from voicelab.synth import Synthesizer as S
+
+    class Silent:
+        def synthesize(self, *a, **k):
+            return _fake_result(0.0)
+
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"x")  # never read: the synthesizer is the fake above
+    monkeypatch.setattr(S, "from_bundle", classmethod(lambda cls, *a, **k: Silent()))
+    out = tmp_path / "out.wav"
+    code = cli.main(["synth", "--model", str(model), "--text", "Hello there.", "--ref", str(REF),
+                     "-o", str(out)])  # fmt: skip
+    assert code == 1 and not out.exists()
+    err = capsys.readouterr().err
+    assert "error: the model produced 1.0 s of silence" in err and "nothing was written" in err

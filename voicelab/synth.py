@@ -95,6 +95,33 @@ class SynthResult:
         return iter((self.sample_rate, self.waveform))
 
 
+# A result whose loudest sample is below this is silence (-60 dBFS: the floor the Speak tab's
+# check calls "silent", ui/quality.SILENT_PEAK_DBFS; tests/test_synth.py holds them together).
+SILENT_PEAK_DBFS = -60.0
+NOT_TRAINED = ("the model is not trained enough to speak: train it longer (resume the run with more "
+               "stage-2 steps) or start from a pretrained base; nothing was written")  # fmt: skip
+DAMAGED = ("its weights are damaged (a run that diverged, or a damaged file): use an earlier "
+           "checkpoint or export the run again; nothing was written")  # fmt: skip
+
+
+def check_finite_audio(waveform: np.ndarray) -> None:
+    """Refuse audio holding NaN / Inf: only damaged weights make it (every caller gets the error)."""
+    if not bool(np.isfinite(waveform).all()):
+        raise VoicelabError(f"the model produced NaN or infinite audio: {DAMAGED}")
+
+
+def check_audible(result: SynthResult) -> None:
+    """Refuse a result that is silence before it becomes a file (the CLI; the Speak tab shows its
+    own "silent" check instead, keeping the result with the advice)."""
+    check_finite_audio(result.waveform)
+    peak = float(np.max(np.abs(result.waveform))) if result.waveform.size else 0.0
+    if peak <= 10 ** (SILENT_PEAK_DBFS / 20):
+        raise VoicelabError(
+            f"the model produced {result.duration_s:.1f} s of silence (peak below "
+            f"{SILENT_PEAK_DBFS:g} dBFS): {NOT_TRAINED}"
+        )
+
+
 @dataclass
 class Reference:
     """A reference clip prepared for synthesis (batch of one, on the model's device)."""
@@ -412,6 +439,7 @@ class Synthesizer:
             pieces.append(wav)
             infos.append(info)
         waveform = np.concatenate(pieces).astype(np.float32)
+        check_finite_audio(waveform)  # NaN would otherwise reach a file as silence
         gen_s = time.perf_counter() - t0
         for w in warnings:  # also in result.warnings; logged for callers that only unpack (sr, wav)
             log.warning("%s", w)

@@ -58,7 +58,7 @@ def check_out(out: Path, force: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from voicelab.audio.io import write_wav  # heavy imports (torch, models) only when run
-    from voicelab.synth import Synthesizer, find_default_reference
+    from voicelab.synth import Synthesizer, check_audible, find_default_reference
 
     check_out(args.out, args.force)
     check_device(args.device)
@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed, seed=args.seed, reference_lang=ref_lang,
     )  # fmt: skip
     # result.warnings were already logged to stderr by voicelab.synth
+    check_audible(result)  # silence is an error, not a file
     write_wav(args.out, result.waveform, result.sample_rate)
     print(
         f"wrote {args.out}: {result.duration_s:.2f} s of audio in {result.gen_s:.2f} s "
