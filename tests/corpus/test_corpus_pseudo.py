@@ -93,8 +93,9 @@ def test_pseudo_speakers_are_admitted_by_wer(tmp_path, monkeypatch):
     card = (tmp_path / "c" / "MODEL_CARD.md").read_text()
     assert "WORLD pseudo-speaker of flite_kal16" in card and "flite_kal16_f180-w110 (WER 100.0%" in card
     assert {e.speaker for e in read_list(tmp_path / "c" / "corpus.list")} == set(res.speakers)
-    # the WERs are cached: a resumed build does not transcribe again
+    # the WERs are cached: a resumed build neither synthesises nor transcribes again
     monkeypatch.setattr(probe.asr, "recognize", lambda audio, sr: pytest.fail("transcribed again"))
+    monkeypatch.setattr(tts, "synthesize", lambda *a, **k: pytest.fail("synthesised again"))
     again = build.build_corpus(tmp_path / "c", cfg, tts_voices=["flite:kal16"], max_per_voice=3,
                                pseudo_speakers=["flite_kal16:1.2:1.1", "flite_kal16:1.8:1.1"], wer_clips=4)
     assert again.made == 0 and again.wer["flite_kal16_f120-w110"]["wer"] == 0.0

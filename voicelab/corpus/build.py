@@ -415,12 +415,31 @@ def _probe_items(speaker: str, plans: list[Planned], by_voice: dict[str, tts.TTS
             return "", []
         texts = probe.probe_sentences(pools.get("en") or [], k, seed)
         key = f"tts|{v.engine}:{v.voice}|{k}|{seed}|{zlib.crc32('|'.join(texts).encode())}"
-        return key, [(tts.synthesize(v, t), t) for t in texts]
+        return key, LazyItems([(lambda t=t: tts.synthesize(v, t), t) for t in texts])
     own = [p for p in plans if p.speaker == speaker and p.lang == "en" and p.audio_path is not None]
     long_enough = [p for p in own if len(p.text.split()) >= PROBE_MIN_WORDS] or own
     chosen = [long_enough[i] for i in probe.pick(len(long_enough), k, seed, speaker)]
     key = f"corpus|{speaker}|{k}|{seed}|{zlib.crc32('|'.join(str(p.audio_path) for p in chosen).encode())}"
-    return key, [(source_audio(p), p.text) for p in chosen]
+    return key, LazyItems([(lambda p=p: source_audio(p), p.text) for p in chosen])
+
+
+class LazyItems(list):
+    """Probe items [((audio, sr), text)] whose audio is only made when first read, so a resumed
+    build whose WERs are all cached makes no probe audio at all."""
+
+    def __init__(self, makers: list) -> None:
+        super().__init__(makers)
+        self._made = False
+
+    def _make(self) -> None:
+        if not self._made:
+            for i, (make, text) in enumerate(list.__iter__(self)):
+                list.__setitem__(self, i, (make(), text))
+            self._made = True
+
+    def __iter__(self):
+        self._make()
+        return list.__iter__(self)
 
 
 def measure_wers(result: CorpusResult, plans: list[Planned], pseudo_plans: dict[str, list[Planned]],
