@@ -18,6 +18,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -27,10 +28,16 @@ MAX_POINTS = 1500  # per series: more is invisible at plot width and slows the b
 COLUMNS = ["step", "value", "series"]
 
 
+TAIL = 64  # bytes before the read position compared on each change: a rewritten file differs
+
+
 @dataclass
 class _Cached:
     offset: int = 0  # bytes of complete lines already parsed
     records: list[dict] = field(default_factory=list)
+    ident: tuple[int, int] = (0, 0)  # (st_dev, st_ino) of the file read
+    seen: tuple[int, int] = (-1, -1)  # (size, mtime_ns) at the last poll: unchanged = no read
+    tail: bytes = b""  # the last TAIL bytes parsed (ending at `offset`)
 
 
 class MetricsCache:
@@ -38,6 +45,9 @@ class MetricsCache:
 
     Only complete lines are consumed, so a line the trainer is half-way through writing is read
     on the next poll; a damaged line is skipped (as runfiles.read_metrics does).
+    A file rewritten since the last poll (another inode, shorter, or other bytes before the read
+    position: a resume from an older checkpoint rewrites it without the abandoned records) is
+    read again from the start.
     """
 
     def __init__(self) -> None:
@@ -47,27 +57,44 @@ class MetricsCache:
     def records(self, run_dir: Path) -> list[dict]:
         path = Path(run_dir) / runfiles.METRICS
         try:
-            size = os.stat(path).st_size
+            st = os.stat(path)
         except FileNotFoundError:
             return []
+        size, ident = st.st_size, (st.st_dev, st.st_ino)
         with self._lock:
             c = self._files.get(path)
-            if c is None or size < c.offset:  # new file, or rewritten (run folder recreated)
-                c = self._files[path] = _Cached()
-            if size > c.offset:
-                with open(path, "rb") as f:
+            if c is not None and c.ident == ident and c.seen == (size, st.st_mtime_ns):
+                return list(c.records)  # unchanged since the last poll
+            with open(path, "rb") as f:
+                # the file may have been rewritten shorter (a resume from an older checkpoint
+                # drops the abandoned timeline's records: runfiles.truncate_metrics) and then
+                # grown again: a new file, a smaller size or other bytes before the read
+                # position all mean "read it from the start", never from a stale offset
+                if c is None or c.ident != ident or size < c.offset or not _same_tail(f, c):
+                    c = self._files[path] = _Cached(ident=ident)
+                if size > c.offset:
                     f.seek(c.offset)
                     data = f.read(size - c.offset)
-                done = data.rfind(b"\n") + 1
-                for line in data[:done].splitlines():
-                    try:
-                        rec = json.loads(line)
-                    except (json.JSONDecodeError, UnicodeDecodeError):
-                        continue
-                    if isinstance(rec, dict):
-                        c.records.append(rec)
-                c.offset += done
+                    done = data.rfind(b"\n") + 1
+                    for line in data[:done].splitlines():
+                        try:
+                            rec = json.loads(line)
+                        except (json.JSONDecodeError, UnicodeDecodeError):
+                            continue
+                        if isinstance(rec, dict):
+                            c.records.append(rec)
+                    c.offset += done
+                    c.tail = (c.tail + data[:done])[-TAIL:]
+            c.seen = (size, st.st_mtime_ns)
             return list(c.records)
+
+
+def _same_tail(f: Any, c: _Cached) -> bool:
+    """Whether the bytes just before c.offset in the open file `f` are still those parsed."""
+    if not c.offset:
+        return True
+    f.seek(c.offset - len(c.tail))
+    return f.read(len(c.tail)) == c.tail
 
 
 CACHE = MetricsCache()
