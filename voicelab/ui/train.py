@@ -33,7 +33,7 @@ from voicelab.training import runfiles
 from voicelab.ui import jobs
 from voicelab.ui.common import fmt_duration, friendly, quiet, stamp, ui_advice, voice_or_error
 from voicelab.ui.plots import CACHE, curve_figure, curves
-from voicelab.workspace import Voice
+from voicelab.workspace import RunDir, Voice
 
 POLL_S = 2.0  # status, progress, log
 PLOT_S = 4.0  # loss / LR figures (drawing them costs ~0.2 s of CPU)
@@ -225,6 +225,9 @@ def start(voice_name: str, run: str, preset: str, values: list[Any], resume: boo
     run_dir = v.run_dir(run)
     if resume:
         newest = newest_checkpoint(run_dir)
+        if newest is None and RunDir(run_dir).has_checkpoints():
+            raise VoicelabError(f"every checkpoint of run {run!r} is damaged (the checkpoint table "
+                                "says why): type a new run name and press Start")  # fmt: skip
         if newest is None:
             raise VoicelabError(f"run {run!r} has no checkpoint yet: press Start to begin it")
         rc = run_config(run_dir)
@@ -471,6 +474,8 @@ def checkpoint_rows(run_dir: Path) -> list[list[Any]]:
 
 def resume_label(rows: list[list[Any]]) -> str:
     good = [r for r in rows if not str(r[5]).startswith("damaged")]
+    if not good and rows:
+        return "Every checkpoint of this run is damaged (see the notes): start a new run."
     if not good:
         return "No checkpoint yet: Resume becomes available after the first save or a Pause."
     step, stage, name = good[0][:3]
@@ -499,6 +504,9 @@ def state_markdown(view: jobs.RunView) -> str:
         "finished": "Finished: export the model in the Speak tab.",
         "failed": "**Training failed.**",
         "crashed": "**The trainer stopped unexpectedly.**",
+        # runfiles.load_status found status.json unreadable: the cause below says how
+        "damaged": "**Its status file is damaged**, so its progress cannot be shown; the "
+                   "checkpoints are not affected.",
     }
     text = f"Run `{view.run}`: {words.get(view.state, view.state)}"
     if view.alive and view.state in ("paused", "stopped", "finished"):
@@ -569,9 +577,7 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> PollView
         # no voice yet, or a run name still being typed: the timer must not toast every 2 s
         return _skipped(last)
     view = jobs.run_view(run_dir)
-    ckpt_key = sorted(
-        (p.name, p.stat().st_mtime) for p in (run_dir / runfiles.CHECKPOINTS).glob("step-*.pt")
-    ) if (run_dir / runfiles.CHECKPOINTS).is_dir() else []
+    ckpt_key = [(p.name, p.stat().st_mtime) for p in RunDir(run_dir).checkpoint_files()]
     fresh: dict[str, Any] = {
         "run": str(run_dir),
         "state": state_markdown(view),
