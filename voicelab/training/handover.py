@@ -1,6 +1,6 @@
 """Stage 1 -> stage 2: the semantic tokens and style vectors the GPT learns from.
 
-    tokens, styles = extract_tokens(sovits, ema_sovits, data.items, device)
+    tokens, styles = extract_for(sovits, ema_sovits, data, cfg, device)   # by model kind (extract_tokens)
     write_tokens(run.tokens, tokens, styles)   # runs/<run>/tokens.pt (rank 0)
 
 tokens.pt = {keys: slice file names (sorted), tokens: list of [T_t] long, styles: [N, style_dim]},
@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from voicelab.config import Config
 from voicelab.fileio import write_atomic
+from voicelab.models.build import is_world
 from voicelab.training.ema import EMA
 from voicelab.training.rng import fork_rng
 
@@ -51,6 +53,15 @@ def extract_tokens(
             styles[item.key] = sv.style(mel, lens, dv)[0].float().cpu()
         sv.train(was)
     return tokens, styles
+
+
+def extract_for(
+    sovits: nn.Module, ema: EMA, data: Any, cfg: Config, device: torch.device
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """extract_tokens for cfg's model kind: the world path's aligned items (one prosody token per
+    phone), else the spectrograms (with each speaker's d-vector under model.use_dvector)."""
+    world = data if is_world(cfg) else None
+    return extract_tokens(sovits, ema, data.items, device, world, getattr(data, "dvectors", None))
 
 
 def write_tokens(path: Path, tokens: dict[str, Tensor], styles: dict[str, Tensor]) -> int:

@@ -30,11 +30,19 @@ from torch import nn
 
 from voicelab import __version__
 from voicelab.config import Config, config_to_dict
+from voicelab.errors import VoicelabError
 from voicelab.training import checkpoint as ck
 from voicelab.training import runfiles
 from voicelab.training.ema import EMA
 from voicelab.training.rng import capture_rng, restore_rng
 from voicelab.training.validation import StageState
+
+
+def progress_field(name: str) -> property:
+    """A property reading and writing `self.progress.<name>` (the Trainer's counters: one copy
+    of each, in Progress)."""
+    return property(lambda self: getattr(self.progress, name),
+                    lambda self, v: setattr(self.progress, name, v))  # fmt: skip
 
 
 @dataclass
@@ -132,6 +140,29 @@ def abandon_after(run_dir: Any, step: int) -> str | None:
     return (f"continuing from step {step}: {len(moved)} newer checkpoint(s) moved to "
             f"{ck.CKPT_DIR}/{ck.SUPERSEDED}/, {dropped} newer metrics record(s) to "
             f"{runfiles.METRICS_SUPERSEDED}")  # fmt: skip
+
+
+def check_rollbacks(why: str, rollbacks: int, max_rollbacks: int) -> None:
+    """A run diverging (`why`) for the `rollbacks`-th time: past max_rollbacks it stops, saying
+    what to try instead of halving the learning rate again."""
+    if rollbacks > max_rollbacks:
+        raise VoicelabError(
+            f"training keeps diverging ({why} after {max_rollbacks} rollbacks, each halving the "
+            "learning rate): lower train.lr_g / train.lr_d / train.lr_gpt, set "
+            "train.precision=fp32, and check the slices for clipped or silent audio"
+        )
+
+
+def last_good(run_dir: Any, why: str, step: int) -> ck.ResumePoint:
+    """Where a run that diverged (`why`) at global step `step` goes back to: its newest intact
+    checkpoint. Raises VoicelabError when it diverged before the first one."""
+    point = ck.find_resume(run_dir)
+    if point is None:
+        raise VoicelabError(
+            f"training diverged ({why} at step {step}) before the first checkpoint: lower the "
+            "learning rates (train.lr_g, train.lr_d, train.lr_gpt) or set train.precision=fp32"
+        )
+    return point
 
 
 def restore(

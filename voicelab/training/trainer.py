@@ -12,6 +12,7 @@ This file is the loop only: the stage plan, the step boundary (optimiser step ->
     schedules.py        the LR as a pure function of the step; plateau reducer
     state.py            what a checkpoint holds; `restore` = where resume puts each part back
     validation.py       validation loss, plateau / early-stop decision (StageState), samples
+    setup.py            options, the run, the data and models by model kind, the stage plan
     handover.py         tokens.pt between the stages
     initial_weights.py  `--from`
     rng.py, optim.py, ema.py, checkpoint.py, metrics.py, runfiles.py, interrupt.py, distributed.py
@@ -26,59 +27,33 @@ writes files; decisions all ranks must share (stop, NaN rollback) are all-reduce
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from voicelab.config import Config, save_config_json
-from voicelab.data.dataset import VoiceData
-from voicelab.data.world_data import WorldVoiceData
-from voicelab.errors import EXIT_OK, VoicelabError
-from voicelab.models.build import is_world
+from voicelab.errors import EXIT_OK
 from voicelab.training import checkpoint as ck
 from voicelab.training import distributed as dd
 from voicelab.training import metrics, runfiles, steps
+from voicelab.training import setup as run_setup
 from voicelab.training import state as train_state
 from voicelab.training import validation as val
 from voicelab.training.ema import EMA
 from voicelab.training.feed import BatchFeed
-from voicelab.training.handover import extract_tokens, write_tokens
-from voicelab.training.initial_weights import load_initial_weights
+from voicelab.training.handover import extract_for, write_tokens
 from voicelab.training.interrupt import RunLock, StopSignals
 from voicelab.training.optim import current_lrs
-from voicelab.training.precision import amp_dtype
 from voicelab.training.rng import seed_everything
-from voicelab.training.schedules import PlateauReducer, Schedule, set_lr
+from voicelab.training.schedules import Schedule, set_lr
+from voicelab.training.setup import STAGES, TrainOptions, default_run_name  # (importable here)
 from voicelab.training.state import Progress, TrainParts
+from voicelab.training.state import progress_field as _progress_field
 from voicelab.training.steps import StageModules, StepEnv, build_stage, step_for
 from voicelab.training.validation import StageState
 from voicelab.workspace import RunDir, Voice
 
-STAGES = ("sovits", "gpt")
 TOKENS_FILE = RunDir.TOKENS
-
-
-@dataclass
-class TrainOptions:
-    """What the `train` command asks for beyond the config."""
-
-    run: str | None = None  # run name; None: a new timestamped run (or the latest with resume)
-    stage: str | None = None  # "sovits" | "gpt" | None (both)
-    from_path: Path | None = None  # weights only: a checkpoint .pt or an export .safetensors
-    resume: str | None = None  # None | "auto" | a checkpoint path
-    tensorboard: bool = True
-
-
-def default_run_name() -> str:
-    return time.strftime("run-%Y%m%d-%H%M%S")
-
-
-def _progress_field(name: str) -> property:
-    """trainer.<name> reads and writes trainer.progress.<name> (one copy of each counter)."""
-    return property(lambda self: getattr(self.progress, name),
-                    lambda self, v: setattr(self.progress, name, v))  # fmt: skip
 
 
 class Trainer:
@@ -93,12 +68,7 @@ class Trainer:
 
     def __init__(self, voice: Voice, cfg: Config, opts: TrainOptions | None = None) -> None:
         self.voice, self.cfg, self.opts = voice, cfg, opts or TrainOptions()
-        if self.opts.stage not in (None, *STAGES):
-            raise VoicelabError(f"--stage {self.opts.stage!r}: use sovits or gpt")
-        if self.opts.from_path is not None and self.opts.resume is not None:
-            raise VoicelabError(
-                "--from starts a new run from weights and --resume continues a run: use one"
-            )
+        run_setup.check_options(self.opts)
         self.progress = Progress()
         self.bad_in_a_row = 0
         self.last_metrics: dict[str, float] = {}
@@ -123,57 +93,32 @@ class Trainer:
         self.device = dd.resolve_device(t.device, self.info)
         self.info = dd.init_distributed(self.device)
         self.is_main = self.info.is_main
-        run = self.opts.run
-        if run is None and self.opts.resume == "auto" and self.voice.list_runs():
-            run = self.voice.list_runs()[-1]  # the newest run: what "continue" means
-        self.run_name = dd.broadcast_object(run or default_run_name())
+        run = run_setup.choose_run(self.voice, self.opts) or default_run_name()
+        self.run_name = dd.broadcast_object(run)
         self.run_dir = self.voice.run(self.run_name)
         if self.is_main:
             self.voice.runs.mkdir(parents=True, exist_ok=True)
             self._lock = RunLock(self.run_dir).acquire()
         dd.barrier()
-        if self.opts.resume is None and self.run_dir.has_checkpoints():
-            # checked before any file is written: the existing run's status stays as it was
-            raise VoicelabError(
-                f"run {self.run_name} already has checkpoints: add --resume auto to continue "
-                "it, or choose a new --run name (nothing was overwritten)"
-            )
+        run_setup.refuse_fresh_start(self.run_dir, self.run_name, self.opts)  # before any write
         self._status_before = runfiles.read_status(self.run_dir)  # put back if refused
         self.rep = metrics.RunReporter(self.run_dir, enabled=self.is_main, tensorboard=self.opts.tensorboard)
         self.rep.status("starting", stage=None, step=0, total_steps=0, message="loading data")
 
         seed_everything(t.seed)
-        if is_world(cfg):  # aligned phones + WORLD features + d-vectors (skips unalignable clips)
-            self.data = WorldVoiceData.load(self.voice, cfg, log=self.rep.warn)
-        else:
-            self.data = VoiceData.load(self.voice, cfg)
+        self.data = run_setup.load_data(self.voice, cfg, self.rep.warn)
         self.feed = BatchFeed(self.data, t, self.info.rank, self.info.world_size, self.device,
                               self.progress)  # fmt: skip
         self.rep.log(
             f"voice {self.voice.name}: {len(self.data.train)} training and {len(self.data.val)} "
             f"validation slices; device {self.device}, {self.info.world_size} process(es)"
         )
-        from voicelab.models.build import build_models  # the model engineers' single builder
-
-        models = build_models(cfg)
-        if is_world(cfg):  # normalisation from this data; a resume or --from overrides it
-            models.sovits.set_feature_stats(*self.data.feature_stats())
-        self.sovits = models.sovits.to(self.device)
-        self.disc = models.disc.to(self.device) if models.disc is not None else None
-        self.gpt = models.gpt.to(self.device)
-        self.amp_dtype = amp_dtype(cfg, self.device)
-        if t.precision in ("bf16", "fp16") and self.device.type != "cuda":
-            self.rep.warn(f"train.precision={t.precision} needs CUDA; training in fp32")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        models = run_setup.build_on_device(cfg, self.data, self.device)
+        self.sovits, self.disc, self.gpt = models.sovits, models.disc, models.gpt
+        self.amp_dtype, self.scaler = run_setup.precision(cfg, self.device, self.rep.warn)
         self.emas = {"sovits": EMA(self.sovits, t.ema_decay), "gpt": EMA(self.gpt, t.ema_decay)}
         self.ema_sovits, self.ema_gpt = self.emas["sovits"], self.emas["gpt"]
-        totals = {"sovits": t.sovits_steps, "gpt": t.gpt_steps}
-        self.stages = {
-            s: StageState(s, totals[s], PlateauReducer(t.plateau_patience, t.plateau_factor),
-                          t.early_stop_patience)  # fmt: skip
-            for s in STAGES
-        }
-        self.plan = [s for s in STAGES if self.opts.stage in (None, s) and self.stages[s].total > 0]
+        self.stages, self.plan = run_setup.stage_plan(t, self.opts.stage)
 
         resume_state, notes = train_state.resume_state(self.opts.resume, self.run_dir)
         for note in notes:  # (a run with checkpoints but no --resume was refused above)
@@ -182,10 +127,8 @@ class Trainer:
             self._restore(resume_state)
             self._abandon_after(self.global_step)
         elif self.opts.from_path is not None:
-            note = load_initial_weights(self.opts.from_path, cfg, self._models())
-            for name, ema in self.emas.items():
-                ema.reset(self._models()[name])
-            self.rep.log(f"initial weights from {self.opts.from_path} ({note}); fresh optimisers")
+            self.rep.log(run_setup.start_from_weights(self.opts.from_path, cfg, self._models(),
+                                                      self.emas))  # fmt: skip
         if self.is_main:
             save_config_json(cfg, self.run_dir.config)
 
@@ -237,9 +180,7 @@ class Trainer:
 
     def _prepare_gpt_stage(self) -> None:
         """Extract tokens + styles with the stage-1 EMA weights, then switch to stage 2."""
-        world = self.data if is_world(self.cfg) else None
-        tokens, styles = extract_tokens(self.sovits, self.ema_sovits, self.data.items, self.device,
-                                        world, getattr(self.data, "dvectors", None))  # fmt: skip
+        tokens, styles = extract_for(self.sovits, self.ema_sovits, self.data, self.cfg, self.device)
         self.data.set_tokens(tokens, styles)
         if self.is_main:
             n = write_tokens(self.run_dir.tokens, tokens, styles)
@@ -347,21 +288,9 @@ class Trainer:
         """Divergence (`why`): back to the last good checkpoint with half the LR."""
         t = self.cfg.train
         self.rollbacks += 1
-        if self.rollbacks > t.max_rollbacks:
-            raise VoicelabError(
-                f"training keeps diverging ({why} after {t.max_rollbacks} "
-                "rollbacks, each halving the learning rate): lower train.lr_g / train.lr_d / "
-                "train.lr_gpt, set train.precision=fp32, and check the slices for clipped or "
-                "silent audio"
-            )
+        train_state.check_rollbacks(why, self.rollbacks, t.max_rollbacks)
         dd.barrier()  # rank 0 may still be writing the checkpoint others are about to read
-        point = ck.find_resume(self.run_dir)
-        if point is None:
-            raise VoicelabError(
-                f"training diverged ({why} at step {self.global_step}) "
-                "before the first checkpoint: lower the learning rates (train.lr_g, train.lr_d, "
-                "train.lr_gpt) or set train.precision=fp32"
-            )
+        point = train_state.last_good(self.run_dir, why, self.global_step)
         # run-level counters survive the rollback; everything else comes from the checkpoint
         scale, rollbacks, skipped = self.lr_scale * 0.5, self.rollbacks, self.skipped_steps
         self._restore(point.state)
@@ -441,17 +370,10 @@ class Trainer:
         """setup -> train -> cleanup. A failure is written to status.json before it propagates."""
         try:
             self.setup()
-            gpt_only = self.plan == ["gpt"] and self.stage == "sovits" and self.stage_step == 0
-            if gpt_only and self.opts.from_path is None:
-                raise VoicelabError(
-                    "--stage gpt needs a trained SoVITS: pass --from a checkpoint or export, or "
-                    "resume a run that finished the sovits stage (--resume auto)"
-                )
+            run_setup.refuse_gpt_without_sovits(self.plan, self.progress, self.opts)
             return self.train()
         except KeyboardInterrupt:
-            self._final_status(
-                "stopped", "interrupted by a second Ctrl-C (the last checkpoint is intact)"
-            )
+            self._final_status("stopped", "interrupted by a second Ctrl-C (the last checkpoint is intact)")
             raise
         except Exception as e:
             self._final_status("failed", str(e))
