@@ -47,7 +47,7 @@ def _pyworld():
         raise VoicelabError(
             f"the WORLD vocoder needs pyworld ({e}): pip install -r requirements.txt "
             "(it comes from the pyworld-prebuilt wheel)"
-        )
+        ) from e
     return pyworld
 
 
@@ -164,7 +164,7 @@ def _code_bap(ap: np.ndarray, cfg: WorldConfig) -> np.ndarray:
         return pw.code_aperiodicity(ap, cfg.sample_rate)
     db = 20.0 * np.log10(np.clip(ap, 1e-3, 1.0))
     edges = _bap_edges(cfg, ap.shape[1])
-    return np.stack([db[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
+    return np.stack([db[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:], strict=True)], axis=1)
 
 
 def _bap_edges(cfg: WorldConfig, n_bins: int) -> np.ndarray:
