@@ -72,6 +72,10 @@ def recognize(audio: np.ndarray, sr: int) -> str:
     pcm = _to_pcm16(audio, sr)
     with _lock:  # the decoder is stateful: one utterance at a time
         d = _decoder()
+        # pocketsphinx carries its cepstral mean over from the previous utterance, so the same
+        # clip was recognised differently depending on what came before (a few words per 200,
+        # measured on the fixtures): start every utterance from the model's initial mean
+        d.set_cmn(d.config["cmninit"])
         d.start_utt()
         d.process_raw(pcm, no_search=False, full_utt=True)
         d.end_utt()
