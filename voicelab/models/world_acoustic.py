@@ -420,9 +420,9 @@ class FrameDecoder(nn.Module):
 
 def world_losses(out: WorldOutput, layout: FeatureLayout) -> dict[str, Tensor]:
     """The stage-1 losses of the world path, unweighted (the weights are one table in
-    voicelab/training/steps.py): L1 on each parameter group, BCE on voicing, L1 on the frame
-    deltas of the envelope (counters over-smoothing, which costs intelligibility), MSE on log
-    durations, and the VQ commitment."""
+    voicelab/training/steps.py): L1 on each parameter group, L1 on the frame energy and its
+    deltas, BCE on voicing, L1 on the frame deltas of the envelope (counters over-smoothing,
+    which costs intelligibility), MSE on log durations, and the VQ commitment."""
     m = out.frame_mask  # [B, 1, F]
     n = m.sum().clamp(min=1)
     pred, tgt = out.pred, out.target
@@ -441,7 +441,15 @@ def world_losses(out: WorldOutput, layout: FeatureLayout) -> dict[str, Tensor]:
     dp = pred[:, layout.mgc, 1:] - pred[:, layout.mgc, :-1]
     dt = tgt[:, layout.mgc, 1:] - tgt[:, layout.mgc, :-1]
     delta = ((dp - dt).abs() * dm).sum() / (dm.sum().clamp(min=1) * layout.n_mgc)
+    # the frame energy (c0) and its frame-to-frame change on their own: in the mgc mean c0 is one
+    # channel of 40, yet smoothing c0 alone cost ~6 WER points in the vocoder round trip and
+    # the 39 others together ~2.5 (benchmarks/results/world.md): word and phone onsets live there
+    e_p, e_t = pred[:, 0], tgt[:, 0]
+    energy = ((e_p - e_t).abs() * m[:, 0]).sum() / n
+    energy = energy + (((e_p[:, 1:] - e_p[:, :-1]) - (e_t[:, 1:] - e_t[:, :-1])).abs()
+                       * dm[:, 0]).sum() / dm.sum().clamp(min=1)
     pm = out.phone_mask.float()
     dur = (((out.log_dur_pred - out.log_dur_target) ** 2) * pm).sum() / pm.sum().clamp(min=1)
-    return {"loss/mgc": mgc, "loss/lf0": lf0, "loss/vuv": vuv, "loss/bap": bap,
-            "loss/delta": delta, "loss/dur": dur, "loss/commit": out.commit_loss.float()}
+    return {"loss/mgc": mgc, "loss/energy": energy, "loss/lf0": lf0, "loss/vuv": vuv,
+            "loss/bap": bap, "loss/delta": delta, "loss/dur": dur,
+            "loss/commit": out.commit_loss.float()}

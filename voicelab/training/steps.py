@@ -50,10 +50,13 @@ def world_loss_weights(t: TrainConfig) -> dict[str, float]:
     envelope (mgc) carries what is said and who says it, so it leads; F0 and voicing carry
     intonation, which matters less for intelligibility; aperiodicity least. The delta term
     (frame-to-frame change of the envelope) counters the over-smoothing that regression gives
-    and that costs intelligibility; durations come from the token, so their loss is small.
+    and that costs intelligibility; the energy (c0) gets its own term because a smoothed energy
+    contour cost the most intelligibility in the vocoder round trip (world.md); durations come
+    from the token, so their loss is small.
     """
     return {
         "loss/mgc": 1.0,
+        "loss/energy": 0.5,
         "loss/lf0": 0.5,
         "loss/vuv": 0.5,
         "loss/bap": 0.3,
