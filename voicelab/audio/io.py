@@ -66,11 +66,13 @@ def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
             f"not installed: install ffmpeg (e.g. `apt install ffmpeg` or `brew install ffmpeg`) "
             f"or convert the file to {SUPPORTED_HINT}"
         )
+    from audioread.exceptions import DecodeError  # NoBackendError: ffmpeg could not read it
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns that audioread is deprecated
             y, sr = librosa.load(str(path), sr=None, mono=False)
-    except (OSError, EOFError, RuntimeError, ValueError) as e:
+    except (OSError, EOFError, RuntimeError, ValueError, DecodeError) as e:
         raise AudioError(
             f"{path.name}: could not be decoded ({e}); it may be damaged or not audio: "
             f"convert it to {SUPPORTED_HINT} and try again"
