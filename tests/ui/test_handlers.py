@@ -261,6 +261,10 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
     paused = train.poll("t", "r1", live)
     assert paused.message == "", "the 'pause requested' line is cleared once the run paused"
     assert "Paused" in paused.state
+    # the click's reply shown after the poll that saw the pause: cleared by the next poll
+    late = train.poll("t", "r1", paused.last, "pause requested: the trainer saves a checkpoint")
+    assert late.message == ""
+    assert train.poll("t", "r1", paused.last, "started run `r1`").message == gr.skip()
     rows = train.checkpoint_rows(run_dir)
     assert rows and rows[0][2].startswith("step-") and "latest" in rows[0][5]
     label = train.resume_label(rows)

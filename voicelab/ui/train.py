@@ -563,7 +563,8 @@ def _skipped(last: dict) -> PollView:
     return PollView(**{f: gr.skip() for f in POLL_FIELDS if f != "last"}, last=last)
 
 
-def poll(voice_name: str | None, run: str | None, last: dict | None) -> PollView:
+def poll(voice_name: str | None, run: str | None, last: dict | None,
+         shown_message: str | None = None) -> PollView:
     """Everything the Train tab shows about `run`; unchanged outputs are `gr.skip()`ped.
 
     The plots have their own, slower refresh (`poll_plots`): drawing them is the one costly
@@ -606,6 +607,11 @@ def poll(voice_name: str | None, run: str | None, last: dict | None) -> PollView
     # line above is stale; the state line says what happened
     moved_on = (same_run and "state_name" in last and last["state_name"] != view.state
                 and view.state not in jobs.LIVE_STATES)
+    # a "pause requested" line whose answer arrived before the line did (a busy page delivers
+    # the click's reply after the poll that saw the pause) is cleared by what it says
+    stale_request = bool(shown_message) and view.state not in jobs.LIVE_STATES and any(
+        str(shown_message).startswith(f"{a} requested") for a in ("pause", "stop"))
+    moved_on = moved_on or stale_request
     return PollView(
         state=out("state", lambda: fresh["state"]),
         progress=out("progress", lambda: fresh["progress"]),
@@ -746,10 +752,11 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     pause_btn.click(friendly(lambda n, r: control(n, r, "pause"), 1), [voice_dd, run], [message])
     stop_btn.click(friendly(lambda n, r: control(n, r, "stop"), 1), [voice_dd, run], [message])
     # show_progress="hidden": the poll must not flash a spinner over the plots every 2 s
-    def on_poll(name, r, seen):
-        return poll(name, r, seen).updates(poll_outs)
+    def on_poll(name, r, seen, shown):
+        return poll(name, r, seen, shown).updates(poll_outs)
 
-    timer.tick(quiet(on_poll, len(poll_outs)), [voice_dd, run, last], list(poll_outs.values()),
+    timer.tick(quiet(on_poll, len(poll_outs)), [voice_dd, run, last, message],
+               list(poll_outs.values()),
                show_progress="hidden",
                api_name="train_poll")
     plot_timer.tick(quiet(poll_plots, 3), [voice_dd, run, seen], [loss_plot, lr_plot, seen],
