@@ -122,28 +122,22 @@ def test_bad_input_and_config():
 
 
 def test_round_trip_keeps_asr_wer(speech_dir):
-    """Resynthesis stays within 10 WER points of the recording on the first 8 clips of each
-    fixture voice (222 words; fewer clips are too noisy: one word is 1.7 points at 2 clips per
-    voice). benchmarks/results/world.md: +4.6 points on 20 clips per voice."""
+    """Resynthesis stays within 10 WER points of the recording on every 4th clip of each fixture
+    voice (30 clips, ~250 words). On all 120 clips the gap is +5.8 points (16.0% -> 21.8%); a
+    stratified quarter gives +4.7 to +8.0 whichever quarter, while a block of consecutive clips
+    can reach +11 (the first 8 per voice: +10.8): one word is ~0.4 points, and some sentences
+    are harder than others, so the sample spans the whole list."""
     from voicelab.text import asr
-
-    def recognize(audio, sr):
-        # pocketsphinx carries its cepstral mean from one utterance to the next, so a result
-        # depends on what was recognised before: start every utterance from the model's own
-        # initial mean so this test does not depend on which tests ran first
-        d = asr._decoder()
-        d.set_cmn(d.config["cmninit"])
-        return asr.recognize(audio, sr)
 
     err_orig = err_world = words = 0
     for voice in ("flite_slt", "flite_rms", "pico_en-US"):
-        lines = (speech_dir / voice / "metadata.list").read_text().splitlines()[:8]
+        lines = (speech_dir / voice / "metadata.list").read_text().splitlines()[::4]
         for line in lines:
             name, _, _, text = line.split("|", 3)
             wav, sr = sf.read(speech_dir / voice / name, dtype="float32")
             y = synthesize(analyze(wav, sr, CFG), CFG)
-            e0, w = asr.word_errors(text, recognize(wav, sr))
-            e1, _ = asr.word_errors(text, recognize(y, CFG.sample_rate))
+            e0, w = asr.word_errors(text, asr.recognize(wav, sr))
+            e1, _ = asr.word_errors(text, asr.recognize(y, CFG.sample_rate))
             err_orig, err_world, words = err_orig + e0, err_world + e1, words + w
     assert words > 200
     assert err_world / words <= err_orig / words + 0.10, (err_orig, err_world, words)
