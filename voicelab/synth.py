@@ -42,8 +42,8 @@ from voicelab.config import Config, config_from_dict
 from voicelab.devices import resolve_device
 from voicelab.errors import AudioError, ConfigError, VoicelabError
 from voicelab.export import BundleError, load_bundle, load_weights
-from voicelab.models.build import build_gpt, build_sovits, is_world
 from voicelab.models import world_synthesis as synth_world
+from voicelab.models.build import build_gpt, build_sovits, is_world
 from voicelab.models.gpt import SemanticGPT, cpu_threads
 from voicelab.models.sampling import check_sampling_args
 from voicelab.models.sovits import SoVITS

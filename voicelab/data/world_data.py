@@ -39,8 +39,8 @@ from voicelab.audio.features import _write_cache
 from voicelab.config import Config
 from voicelab.data.batch import Batch
 from voicelab.data.dataset import _pad_stack, item_key, split_indices
-from voicelab.listfile import Entry, read_list
 from voicelab.errors import AudioError, VoicelabError
+from voicelab.listfile import Entry, read_list
 from voicelab.text import arpabet
 from voicelab.text.align import AlignmentError, align
 from voicelab.text.align import settings as align_settings
