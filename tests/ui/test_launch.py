@@ -37,9 +37,13 @@ def test_share_failure_keeps_serving_locally_and_says_so(tmp_home, monkeypatch, 
     args = launch.parse_args(["--port", str(_free_port()), "--share"])
     demo = launch.launch(args, block=False)
     try:
-        err = capsys.readouterr().err
+        out = capsys.readouterr()
+        err = out.err
         assert "WARNING: --share without --auth" in err
         assert "could not create a share link" in err
+        # one clear line: not Gradio's own failure text and frpc download steps (issue 15, 13)
+        assert "Could not create share link" not in out.out + err
+        assert "share=True" not in out.out + err
         assert demo.share_url is None
         assert any("could not create a share link" in n for n in ui_app.NOTICES)
         assert any("--share without --auth" in n for n in ui_app.NOTICES)

@@ -12,7 +12,9 @@ import argparse
 import asyncio
 import atexit
 import collections
+import contextlib
 import hmac
+import io
 import logging
 import os
 import secrets
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from voicelab.errors import VoicelabError
 from voicelab.ui.common import MAX_UPLOAD_MB
@@ -153,6 +156,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def launch(args: argparse.Namespace, block: bool = True):
     """Build and launch; returns the Blocks (after serving ends when `block`)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's start-up self-checks
     from voicelab.ui import app as ui_app
 
     ws = home()
@@ -165,17 +169,11 @@ def launch(args: argparse.Namespace, block: bool = True):
         print("\n" + "!" * 78 + f"\n{WARN_NO_AUTH}\n" + "!" * 78 + "\n", file=sys.stderr)
         ui_app.NOTICES.append(WARN_NO_AUTH)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        auth=auth,
-        max_file_size=f"{MAX_UPLOAD_MB}mb",
-        allowed_paths=[str(ws)],  # players may serve workspace files, nothing else
-        prevent_thread_lock=True,
-        show_error=True,
-        footer_links=[],
-    )
+    # Gradio prints its share-link failure unconditionally (frpc download steps for a developer);
+    # the studio says it in one line below instead
+    gradio_says = io.StringIO()
+    with contextlib.redirect_stdout(gradio_says):
+        _launch(demo, args, auth, ws)
     if args.share and not demo.share_url:
         msg = (
             "could not create a share link (no internet connection, or the tunnel is blocked): "
@@ -209,3 +207,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     return 0
+
+
+def _launch(demo: Any, args: argparse.Namespace, auth: Any, ws: Path) -> None:
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        max_file_size=f"{MAX_UPLOAD_MB}mb",
+        allowed_paths=[str(ws)],  # players may serve workspace files, nothing else
+        prevent_thread_lock=True,
+        show_error=True,
+        footer_links=[],
+        # Gradio's own prints ("set share=True in launch()", ...) are advice for developers
+        quiet=True,
+    )
