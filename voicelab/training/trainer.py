@@ -199,7 +199,10 @@ class Trainer:
             self.stop = stop
             for stage in self.plan:
                 if STAGES.index(stage) < STAGES.index(self.stage):
-                    continue  # a resumed run is already past this stage
+                    # a resumed run is already past this stage: say so, since a step count
+                    # given for it (--sovits-steps) changes nothing now
+                    self.rep.log(f"stage {stage} is already finished in this run: skipped")
+                    continue
                 if stage == "gpt":
                     self._prepare_gpt_stage()
                 elif self.stage != stage or not self.optimizers:
@@ -216,6 +219,10 @@ class Trainer:
         """Train one stage to its total. Returns an exit code when stopped, else None."""
         st = self.stages[stage]
         if st.stopped_early or self.stage_step >= st.total:
+            if self.stage_step:
+                why = "stopped early" if st.stopped_early else f"has {st.total} steps"
+                self.rep.log(f"stage {stage}: nothing to train (at step {self.stage_step}; the "
+                             f"stage {why})")
             return None
         self.rep.log(f"stage {stage}: steps {self.stage_step + 1}..{st.total}")
         self.meter, self.clock = metrics.Meter(), metrics.ThroughputClock()
