@@ -7,7 +7,8 @@ import torch
 from voicelab.config import load_config
 from voicelab.data.batch import Batch
 from voicelab.models.aligned_gpt import AlignedGPT
-from voicelab.models.world_acoustic import FeatureLayout, WorldAcoustic, expand_matrix, world_losses
+from voicelab.models.world_acoustic import FeatureLayout, WorldAcoustic, world_losses
+from voicelab.models.world_layers import expand_matrix
 
 N_SYM, N_POS, N_STRESS = 20, 5, 4
 LAYOUT = FeatureLayout(n_mgc=8, n_bap=1)
