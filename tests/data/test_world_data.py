@@ -1,4 +1,4 @@
-"""The world path's per-slice data (voicelab/data/world_data.py) against bad values: a cached
+"""The world path's per-slice data (voicelab/data/world_cache.py, world_data.py) against bad values: a cached
 features file holding NaN is a damaged cache and recomputed; a slice whose audio holds NaN, or
 whose analysis gives non-finite features, is refused naming it, and nothing is cached for it."""
 
@@ -14,8 +14,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from voicelab.config import load_config
-from voicelab.data import world_data
-from voicelab.data.world_data import WorldVoiceData, load_world_item
+from voicelab.data import world_cache
+from voicelab.data.world_cache import load_world_item
+from voicelab.data.world_data import WorldVoiceData
 from voicelab.errors import VoicelabError
 from voicelab.listfile import Entry, read_list, write_list
 from voicelab.workspace import get_voice
@@ -41,7 +42,7 @@ def one_clip_voice(home: Path):
 
 
 def cached_files(voice) -> list[Path]:
-    return sorted((voice.features / world_data.CACHE_SUBDIR).glob("*.safetensors"))
+    return sorted((voice.features / world_cache.CACHE_SUBDIR).glob("*.safetensors"))
 
 
 @pytest.mark.parametrize("key", ["acoustic", "dvector"])
@@ -73,14 +74,14 @@ def test_a_slice_whose_audio_holds_nan_is_refused_naming_it(tmp_path):
 
 def test_non_finite_features_of_a_clip_are_refused_naming_it_and_not_cached(tmp_path, monkeypatch):
     voice, entry = one_clip_voice(tmp_path)
-    compute = world_data.compute_world_item
+    compute = world_cache.compute_world_item
 
     def nan_features(*a, **k):
         t = compute(*a, **k)
         t["acoustic"][0, 0] = float("inf")
         return t
 
-    monkeypatch.setattr(world_data, "compute_world_item", nan_features)
+    monkeypatch.setattr(world_cache, "compute_world_item", nan_features)
     with pytest.raises(VoicelabError, match=f"{Path(entry.path).name}.*(NaN|infinite)"):
         WorldVoiceData.load(voice, load_config("tiny-world"))
     assert cached_files(voice) == [], "a non-finite result is never cached"

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from voicelab.config import load_config
-from voicelab.data import world_data
+from voicelab.data import world_cache
 from voicelab.data.world_data import WorldVoiceData
 from voicelab.errors import EXIT_OK, EXIT_PAUSED, VoicelabError
 from voicelab.listfile import Entry, read_list, write_list
@@ -152,7 +152,7 @@ def test_unalignable_clips_are_skipped_with_their_reason_and_cached(tmp_path, mo
     def boom(*a, **k):
         raise AssertionError("recomputed a cached clip")
 
-    monkeypatch.setattr(world_data, "compute_world_item", boom)
+    monkeypatch.setattr(world_cache, "compute_world_item", boom)
     again = WorldVoiceData.load(voice, cfg, log=logged.append)  # everything from the cache
     assert len(again.items) == 3 and again.skipped == data.skipped
     assert again.dataset_hash == data.dataset_hash

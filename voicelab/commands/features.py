@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     voice = voice_from_args(args)
     if cfg.model.acoustic == "world":  # the CPU path: alignment + WORLD features + d-vectors
-        from voicelab.data.world_data import extract_world_features
+        from voicelab.data.world_cache import extract_world_features
 
         with TqdmProgress("features", unit="slice") as progress:
             r = extract_world_features(voice, cfg, progress=progress)
