@@ -34,6 +34,7 @@ def _run(args: list[str], home: Path) -> subprocess.CompletedProcess:
     (["eval", "--model", "/no/such.pt", "--voice", "v"], "does not exist"),
     (["features", "--voice", "nobody"], "no voice 'nobody'"),
     (["train", "--voice", "nobody", "--preset", "tiny"], "no voice 'nobody'"),
+    (["train", "--voice", "v", "--preset", "tiny", "--run", ""], "run '' is not allowed"),
     (["prepare", "--voice", "newcomer", "/no/such.wav"], "no such file"),
 ])  # fmt: skip
 def test_argument_mistakes_are_answered_before_torch_loads(tmp_path, args, needle):

@@ -80,6 +80,10 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voicelab.workspace import validate_name
+
+    if args.run is not None:  # "" must not quietly mean "a new run" (issue 16, item 14)
+        validate_name(args.run, "run")
     from voicelab.base import resolve_from
     from voicelab.training.trainer import TrainOptions, train_voice  # torch import only here
 
