@@ -15,7 +15,7 @@ import pytest
 from voicelab.errors import ConfigError, VoicelabError, WorkspaceError
 from voicelab.listfile import Entry, read_list, write_list
 from voicelab.training import runfiles
-from voicelab.ui import jobs, plots, record, speak, train
+from voicelab.ui import jobs, plots, record, speak, train_runs, train_settings, train_status
 from voicelab.ui import slice as slice_tab
 from voicelab.ui import voice as voice_tab
 from voicelab.ui.common import check_upload, fmt_duration
@@ -198,25 +198,25 @@ def test_auto_transcribe_fills_the_empty_text(tmp_home):
 
 
 def test_settings_become_overrides_only_where_changed():
-    base = train.preset_values("tiny")
-    assert train.overrides("tiny", base) == []
+    base = train_settings.preset_values("tiny")
+    assert train_settings.overrides("tiny", base) == []
     vals = list(base)
-    i = [s.key for s in train.SETTINGS].index("sovits_steps")
-    j = [s.key for s in train.SETTINGS].index("lr_g")
+    i = [s.key for s in train_settings.SETTINGS].index("sovits_steps")
+    j = [s.key for s in train_settings.SETTINGS].index("lr_g")
     vals[i], vals[j] = 12.0, 3e-4  # gr.Number hands floats back
-    assert train.overrides("tiny", vals) == ["train.sovits_steps=12", "train.lr_g=0.0003"]
+    assert train_settings.overrides("tiny", vals) == ["train.sovits_steps=12", "train.lr_g=0.0003"]
     vals[j] = 5.0
     with pytest.raises(ConfigError, match="lr_g"):
-        train.overrides("tiny", vals)
+        train_settings.overrides("tiny", vals)
     vals[j], vals[i] = 3e-4, 2.5
     with pytest.raises(VoicelabError, match="whole number"):
-        train.overrides("tiny", vals)
+        train_settings.overrides("tiny", vals)
 
 
 def test_device_info_names_the_device():
     import torch
 
-    info = train.device_info()
+    info = train_settings.device_info()
     assert ("CPU" in info and "slow" in info) if not torch.cuda.is_available() else "GiB" in info
 
 
@@ -231,19 +231,19 @@ def _until(pred, timeout=30.0):
 
 def test_train_tab_start_poll_pause_resume(tmp_home):
     v = _voice_with_slices("t")
-    vals = train.preset_values("tiny")
-    i = [s.key for s in train.SETTINGS].index("device")
+    vals = train_settings.preset_values("tiny")
+    i = [s.key for s in train_settings.SETTINGS].index("device")
     vals[i] = "cpu"
-    msg = train.start("t", "r1", "tiny", vals, prefix=FAKE + ["--set", "delay=0.05"])
+    msg = train_runs.start("t", "r1", "tiny", vals, prefix=FAKE + ["--set", "delay=0.05"])
     assert "started run `r1`" in msg and "train.device" in msg
     run_dir = v.run_dir("r1")
     assert _until(lambda: len(runfiles.read_metrics(run_dir)) >= 3)
-    out = train.poll("t", "r1", {})
+    out = train_status.poll("t", "r1", {})
     state_md, prog, last = out.state, out.progress, out.last
     assert "Training" in state_md or "Starting" in state_md
-    loss_fig, lr_fig, seen = train.poll_plots("t", "r1", {})
+    loss_fig, lr_fig, seen = train_status.poll_plots("t", "r1", {})
     n_seen = seen["key"][1]
-    skip = train.poll_plots("t", "r1", seen) if len(runfiles.read_metrics(run_dir)) == n_seen else None
+    skip = train_status.poll_plots("t", "r1", seen) if len(runfiles.read_metrics(run_dir)) == n_seen else None
     assert skip is None or skip[0] is not None  # unchanged metrics: no redraw (a gr.skip update)
     (line,) = loss_fig.axes[0].get_lines()
     assert len(line.get_xdata()) >= 3 and line.get_label() == "loss/mel"
@@ -251,47 +251,47 @@ def test_train_tab_start_poll_pause_resume(tmp_home):
     assert [ln.get_label() for ln in lr_fig.axes[0].get_lines()] == ["sovits lr/g"]
     assert "step" in prog
     # a second poll with nothing new skips the unchanged outputs
-    again = train.poll("t", "r1", last)
+    again = train_status.poll("t", "r1", last)
     assert again.last["run"] == last["run"]
     with pytest.raises(VoicelabError, match="no checkpoint yet"):
-        train.start("t", "r2", "tiny", vals, resume=True, prefix=FAKE)
-    live = train.poll("t", "r1", {}).last
-    assert "pause requested" in train.control("t", "r1", "pause")
+        train_runs.start("t", "r2", "tiny", vals, resume=True, prefix=FAKE)
+    live = train_status.poll("t", "r1", {}).last
+    assert "pause requested" in train_runs.control("t", "r1", "pause")
     assert jobs.wait(run_dir, 30) == 3
-    paused = train.poll("t", "r1", live)
+    paused = train_status.poll("t", "r1", live)
     assert paused.message == "", "the 'pause requested' line is cleared once the run paused"
     assert "Paused" in paused.state
     # the click's reply shown after the poll that saw the pause: cleared by the next poll
-    late = train.poll("t", "r1", paused.last, "pause requested: the trainer saves a checkpoint")
+    late = train_status.poll("t", "r1", paused.last, "pause requested: the trainer saves a checkpoint")
     assert late.message == ""
-    assert train.poll("t", "r1", paused.last, "started run `r1`").message == gr.skip()
-    rows = train.checkpoint_rows(run_dir)
+    assert train_status.poll("t", "r1", paused.last, "started run `r1`").message == gr.skip()
+    rows = train_status.checkpoint_rows(run_dir)
     assert rows and rows[0][2].startswith("step-") and "latest" in rows[0][5]
-    label = train.resume_label(rows)
+    label = train_status.resume_label(rows)
     assert rows[0][2] in label and f"step {rows[0][0]}" in label
-    assert "Paused" in train.poll("t", "r1", last).state
-    msg = train.start("t", "r1", "tiny", vals, resume=True, prefix=FAKE + ["--set", "delay=0.05"])
+    assert "Paused" in train_status.poll("t", "r1", last).state
+    msg = train_runs.start("t", "r1", "tiny", vals, resume=True, prefix=FAKE + ["--set", "delay=0.05"])
     assert "resuming" in msg
     assert _until(lambda: jobs.run_view(run_dir).step > rows[0][0])
-    train.control("t", "r1", "stop")
+    train_runs.control("t", "r1", "stop")
     assert jobs.wait(run_dir, 30) == 3
 
 
 def test_poll_is_quiet_while_a_run_name_is_typed(tmp_home):
     _voice_with_slices("q")
-    out = train.poll("q", "bad name!", {})
+    out = train_status.poll("q", "bad name!", {})
     assert out.state == gr.skip() and out.message == gr.skip() and out.last == {}
-    assert train.poll(None, None, None).last == {}
-    comps = {f: object() for f in train.POLL_FIELDS}
+    assert train_status.poll(None, None, None).last == {}
+    comps = {f: object() for f in train_status.POLL_FIELDS}
     assert set(out.updates(comps)) == set(comps.values()), "every field reaches its component"
 
 
 def test_start_needs_slices(tmp_home):
     get_voice("empty").create()
     with pytest.raises(VoicelabError, match="no slices"):
-        train.start("empty", "r1", "tiny", train.preset_values("tiny"))
+        train_runs.start("empty", "r1", "tiny", train_settings.preset_values("tiny"))
     with pytest.raises(VoicelabError, match="pick or create"):
-        train.start("", "r1", "tiny", train.preset_values("tiny"))
+        train_runs.start("", "r1", "tiny", train_settings.preset_values("tiny"))
 
 
 # ------------------------------------------------------------------------------------ plots

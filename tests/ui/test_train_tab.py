@@ -12,7 +12,7 @@ import torch
 from voicelab.config import config_to_dict, list_presets, load_config, save_config_json
 from voicelab.errors import VoicelabError
 from voicelab.training import checkpoint, runfiles
-from voicelab.ui import jobs, train
+from voicelab.ui import jobs, train_runs, train_settings, train_status
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_handlers import _voice_with_slices  # noqa: E402
@@ -57,8 +57,8 @@ def test_run_config_rebuilds_the_saved_settings_exactly(tmp_path, preset):
     cfg = load_config(preset, ["train.lr_g=3e-05", "train.freeze=[\"a\", \"b'c\"]",
                                "train.sample_text=\"say \\\"hi\\\"\"", "train.sovits_steps=7"])
     save_config_json(cfg, tmp_path / runfiles.CONFIG)
-    rc = train.run_config(tmp_path)
-    assert rc.preset == preset and rc.values == train._typed(rc.values)
+    rc = train_runs.run_config(tmp_path)
+    assert rc.preset == preset and rc.values == train_settings.typed_values(rc.values)
     rebuilt = load_config(rc.preset, rc.overrides)
     assert config_to_dict(rebuilt) == config_to_dict(cfg)
 
@@ -67,13 +67,13 @@ def test_run_config_of_a_gone_preset_falls_back_with_every_value(tmp_path):
     data = config_to_dict(load_config("tiny"))
     data["preset"] = "retired"
     (tmp_path / runfiles.CONFIG).write_text(json.dumps(data))
-    rc = train.run_config(tmp_path)
-    assert rc.preset_gone and rc.preset == train.default_preset()
+    rc = train_runs.run_config(tmp_path)
+    assert rc.preset_gone and rc.preset == train_settings.default_preset()
     assert config_to_dict(load_config(rc.preset, rc.overrides))["model"] == data["model"]
     (tmp_path / runfiles.CONFIG).write_text("[1, 2")
     with pytest.raises(VoicelabError, match="cannot be read"):
-        train.run_config(tmp_path)
-    assert train.run_config(tmp_path / "none") is None
+        train_runs.run_config(tmp_path)
+    assert train_runs.run_config(tmp_path / "none") is None
 
 
 def test_resume_after_reload_uses_the_runs_own_preset(tmp_home):
@@ -82,8 +82,8 @@ def test_resume_after_reload_uses_the_runs_own_preset(tmp_home):
     v = _voice_with_slices("rr")
     run_dir = _run(v, "r1", "tiny", ["train.sovits_steps=40", "train.lr_g=0.0003"])
     _checkpoint(run_dir, 12)
-    shown = train.default_preset() if train.default_preset() != "tiny" else "small"
-    msg = train.start("rr", "r1", shown, train.preset_values(shown), resume=True, prefix=NOOP)
+    shown = train_settings.default_preset() if train_settings.default_preset() != "tiny" else "small"
+    msg = train_runs.start("rr", "r1", shown, train_settings.preset_values(shown), resume=True, prefix=NOOP)
     argv = _command(run_dir)
     assert argv[argv.index("--preset") + 1] == "tiny" and "--resume" in argv
     sets = _sets(argv)
@@ -96,24 +96,24 @@ def test_picking_a_run_shows_its_preset_settings_and_start(tmp_home, monkeypatch
     monkeypatch.setenv("VOICELAB_BASE_DIR", str(tmp_path / "no-bases"))
     v = _voice_with_slices("sr")
     run_dir = _run(v, "r1", "tiny", ["train.gpt_steps=33"])
-    preset, *values = train.show_run("sr", "r1")
-    keys = [s.key for s in train.SETTINGS]
+    preset, *values = train_runs.show_run("sr", "r1")
+    keys = [s.key for s in train_settings.SETTINGS]
     assert preset == "tiny" and values[keys.index("gpt_steps")] == 33
     assert values[keys.index("batch_size")] == load_config("tiny").train.batch_size
-    info = train.run_info("sr", "r1", "small")
+    info = train_runs.run_info("sr", "r1", "small")
     assert "**tiny**" in info, "the run's own preset, whatever the picker shows"
     (run_dir / runfiles.LOG).write_text("x\ninitial weights from /a/b/base.safetensors (ok)\n")
-    assert "started from **base.safetensors**" in train.run_info("sr", "r1", "tiny")
+    assert "started from **base.safetensors**" in train_runs.run_info("sr", "r1", "tiny")
     (run_dir / runfiles.LOG).write_text("voice sr: 3 training slices\n")
-    assert "from scratch" in train.run_info("sr", "r1", "tiny")
-    new = train.show_run("sr", "fresh")
-    assert len(new) == len(train.SETTINGS) + 1
-    info = train.run_info("sr", "fresh", "tiny")
+    assert "from scratch" in train_runs.run_info("sr", "r1", "tiny")
+    new = train_runs.show_run("sr", "fresh")
+    assert len(new) == len(train_settings.SETTINGS) + 1
+    info = train_runs.run_info("sr", "fresh", "tiny")
     assert "New run" in info and "**from scratch**" in info and "no pretrained base" in info
 
 
-def _values(rc: train.RunConfig, **changes) -> list:
-    keys = [s.key for s in train.SETTINGS]
+def _values(rc: train_runs.RunConfig, **changes) -> list:
+    keys = [s.key for s in train_settings.SETTINGS]
     vals = list(rc.values)
     for k, val in changes.items():
         vals[keys.index(k)] = float(val)  # gr.Number hands back floats
@@ -123,25 +123,25 @@ def _values(rc: train.RunConfig, **changes) -> list:
 def test_resume_says_what_step_changes_will_train(tmp_home):
     v = _voice_with_slices("st")
     run_dir = _run(v, "r1", "tiny", ["train.sovits_steps=30", "train.gpt_steps=20"])
-    rc = train.run_config(run_dir)
+    rc = train_runs.run_config(run_dir)
     # in stage 2 at its step 8: a new stage-1 count cannot apply and is said so, not sent
     _checkpoint(run_dir, 38, "gpt", 8)
-    newest = train.newest_checkpoint(run_dir)
-    ov, notes = train.resume_plan(rc, "tiny", _values(rc, sovits_steps=50, gpt_steps=40), newest)
+    newest = train_runs.newest_checkpoint(run_dir)
+    ov, notes = train_runs.resume_plan(rc, "tiny", _values(rc, sovits_steps=50, gpt_steps=40), newest)
     text = " ".join(notes)
     assert "Stage 1 is already finished (30 steps)" in text and "(50) does not apply" in text
     assert "train.sovits_steps=50" not in ov and ov[-1] == "train.gpt_steps=40"
     assert "stage 2 (GPT) steps 9 to 40" in text
     # fewer stage-2 steps than done: refused, saying how many are done
     with pytest.raises(VoicelabError, match="already trained 8 steps of stage 2.*above 8"):
-        train.resume_plan(rc, "tiny", _values(rc, gpt_steps=5), newest)
+        train_runs.resume_plan(rc, "tiny", _values(rc, gpt_steps=5), newest)
     with pytest.raises(VoicelabError, match="nothing is left"):
-        train.resume_plan(rc, "tiny", _values(rc), _checkpoint(run_dir, 50, "gpt", 20) and
-                          train.newest_checkpoint(run_dir))
+        train_runs.resume_plan(rc, "tiny", _values(rc), _checkpoint(run_dir, 50, "gpt", 20) and
+                          train_runs.newest_checkpoint(run_dir))
     # in stage 1 at step 12, asked for 10: stage 1 ends here, stage 2 follows
     run2 = _run(v, "r2", "tiny", ["train.sovits_steps=30", "train.gpt_steps=20"])
     _checkpoint(run2, 12)
-    ov, notes = train.resume_plan(rc, "tiny", _values(rc, sovits_steps=10), train.newest_checkpoint(run2))
+    ov, notes = train_runs.resume_plan(rc, "tiny", _values(rc, sovits_steps=10), train_runs.newest_checkpoint(run2))
     text = " ".join(notes)
     assert "already has 12 steps, more than the 10 asked" in text and "20 steps" in text
 
@@ -150,7 +150,7 @@ def test_resume_without_a_checkpoint_is_refused(tmp_home):
     v = _voice_with_slices("nc")
     _run(v, "r1", "tiny", [])
     with pytest.raises(VoicelabError, match="no checkpoint yet"):
-        train.start("nc", "r1", "tiny", train.preset_values("tiny"), resume=True, prefix=NOOP)
+        train_runs.start("nc", "r1", "tiny", train_settings.preset_values("tiny"), resume=True, prefix=NOOP)
 
 
 class _Base:
@@ -164,11 +164,11 @@ class _Base:
 
 def test_new_run_says_which_base_it_starts_from(monkeypatch):
     cfg = load_config("tiny")
-    monkeypatch.setattr(train, "_bases", lambda: [_Base("base", "small", True)])
-    md = train.start_point(cfg)
+    monkeypatch.setattr(train_runs, "_bases", lambda: [_Base("base", "small", True)])
+    md = train_runs.start_point(cfg)
     assert "pretrained base **base**" in md and "2.5 h of 1 speakers" in md
-    monkeypatch.setattr(train, "_bases", lambda: [_Base("base", "small", False)])
-    md = train.start_point(cfg)
+    monkeypatch.setattr(train_runs, "_bases", lambda: [_Base("base", "small", False)])
+    md = train_runs.start_point(cfg)
     assert "**from scratch**" in md and "preset `small`" in md and "pick that preset" in md
 
 
@@ -176,10 +176,10 @@ def test_checkpoint_table_shows_the_losses_a_person_watches(tmp_home):
     """Issue 15.19: the table showed adv/commit/d (alphabetical first three)."""
     sovits = {"loss/mel": 1.234, "loss/kl": 2.5, "loss/fm": 0.2, "loss/adv": 2.9,
               "loss/commit": 6.8, "loss/g_total": 235.0, "loss/d": 2.98}
-    assert train.watched_losses(sovits) == "mel 1.23, kl 2.5"
-    assert train.watched_losses({"loss/gpt": 3.1}, 2.75) == "val 2.75, gpt 3.1"
+    assert train_status.watched_losses(sovits) == "mel 1.23, kl 2.5"
+    assert train_status.watched_losses({"loss/gpt": 3.1}, 2.75) == "val 2.75, gpt 3.1"
     world = {"loss/mgc": 1.0, "loss/lf0": 0.5, "loss/vuv": 0.1, "loss/bap": 0.2}
-    assert train.watched_losses(world) == "mgc 1, lf0 0.5, vuv 0.1"
+    assert train_status.watched_losses(world) == "mgc 1, lf0 0.5, vuv 0.1"
 
 
 def test_reload_opens_the_voice_this_browser_worked_on(tmp_home):
@@ -208,20 +208,20 @@ def test_time_estimate_comes_from_the_measured_benchmark(tmp_path, monkeypatch):
                                  "results": {"tiny": {"batch_size": 2,
                                                       "sovits": {"s_per_step": 2.0},
                                                       "gpt": {"s_per_step": 0.5}}}}))
-    monkeypatch.setattr(train, "BENCH_TRAIN", bench)
-    keys = [s.key for s in train.SETTINGS]
-    vals = train.preset_values("tiny")
+    monkeypatch.setattr(train_settings, "BENCH_TRAIN", bench)
+    keys = [s.key for s in train_settings.SETTINGS]
+    vals = train_settings.preset_values("tiny")
     vals[keys.index("sovits_steps")], vals[keys.index("gpt_steps")] = 600, 120
     vals[keys.index("batch_size")] = 4  # twice the measured batch: twice the time per step
-    md = train.estimate("tiny", vals)
+    md = train_settings.estimate("tiny", vals)
     assert "about 42 min 00 s" in md and "600 + 120 steps" in md and "2-core Test CPU" in md
-    assert train.estimate("small", vals) == "", "no measurement: no made-up number"
-    assert not any("~" in s.help or "hour" in s.help for s in train.SETTINGS)
+    assert train_settings.estimate("small", vals) == "", "no measurement: no made-up number"
+    assert not any("~" in s.help or "hour" in s.help for s in train_settings.SETTINGS)
 
 
 def test_paused_is_said_at_once_while_the_trainer_exits():
     """Issue 15.5: the tab said Paused only ~20 s after the trainer stopped."""
-    closing = train.state_markdown(jobs.RunView("r1", "paused", True, step=5, total_steps=40))
+    closing = train_status.state_markdown(jobs.RunView("r1", "paused", True, step=5, total_steps=40))
     assert "Paused" in closing and "closing" in closing
-    done = train.state_markdown(jobs.RunView("r1", "paused", False, step=5, total_steps=40))
+    done = train_status.state_markdown(jobs.RunView("r1", "paused", False, step=5, total_steps=40))
     assert "Paused" in done and "closing" not in done
