@@ -85,3 +85,17 @@ def test_non_finite_features_of_a_clip_are_refused_naming_it_and_not_cached(tmp_
     with pytest.raises(VoicelabError, match=f"{Path(entry.path).name}.*(NaN|infinite)"):
         WorldVoiceData.load(voice, load_config("tiny-world"))
     assert cached_files(voice) == [], "a non-finite result is never cached"
+
+
+def test_uncached_clips_are_computed_by_worker_processes(tmp_path, monkeypatch):
+    """The worker pool (spawned, one per core) fills the cache; the serial pass then only reads.
+    Run after torch has done work in this process: a forked pool deadlocked there."""
+    torch.ones(64, 64) @ torch.ones(64, 64)  # torch's thread pool has run in this process
+    voice, entry = one_clip_voice(tmp_path)
+    rms = read_list(ASSETS / "mini.list")[2]
+    entries = [entry, Entry(rms.path, rms.speaker, "en", rms.text)]
+    monkeypatch.setattr(world_cache, "PARALLEL_MIN_CLIPS", 1)
+    cfg = load_config("tiny-world")
+    assert world_cache.precompute(voice, entries, cfg, workers=2) == 2
+    assert len(cached_files(voice)) == 2
+    assert world_cache.precompute(voice, entries, cfg, workers=2) == 0  # nothing left to do

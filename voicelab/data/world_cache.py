@@ -242,17 +242,24 @@ def precompute(voice: Voice, entries: list[Entry], cfg: Config, progress: Any = 
     were computed here (0 when few enough that the caller's serial pass is quicker)."""
     import os
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
     todo = [e for e in entries if not _cached(voice, e, cfg)]
     workers = workers or min(os.cpu_count() or 1, 4)
     if workers < 2 or len(todo) < PARALLEL_MIN_CLIPS:
         return 0
-    # fork, as torch's own DataLoader workers on Linux (torch resets its thread pools in the
-    # child); spawn would re-run the caller's __main__, which a script without a main guard
-    # cannot survive
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        for n, _ in enumerate(pool.map(_work, [(voice, e, cfg) for e in todo], chunksize=2)):
-            if progress is not None:
-                progress(n + 1, len(todo), "aligning and analysing")
-    return len(todo)
+    # spawn, not fork: a fork after torch's OpenMP pool has run deadlocks the children (seen:
+    # bench_train hung after timing other presets). Spawn re-imports the caller's main module;
+    # a script without a main guard breaks the pool, and then the caller's serial pass does
+    # the work instead (slower, never wrong).
+    done = 0
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for _ in pool.map(_work, [(voice, e, cfg) for e in todo], chunksize=2):
+                done += 1
+                if progress is not None:
+                    progress(done, len(todo), "aligning and analysing")
+    except BrokenProcessPool:
+        pass
+    return done
