@@ -15,7 +15,16 @@ import pytest
 from voicelab.errors import ConfigError, VoicelabError, WorkspaceError
 from voicelab.listfile import Entry, read_list, write_list
 from voicelab.training import runfiles
-from voicelab.ui import jobs, plots, record, speak, train_runs, train_settings, train_status
+from voicelab.ui import (
+    jobs,
+    plots,
+    record_clean,
+    record_takes,
+    speak,
+    train_runs,
+    train_settings,
+    train_status,
+)
 from voicelab.ui import slice as slice_tab
 from voicelab.ui import voice as voice_tab
 from voicelab.ui.common import check_upload, fmt_duration
@@ -62,26 +71,26 @@ def test_create_and_describe_voice(tmp_home):
 def test_prompts_progress_and_takes(tmp_home, tmp_path):
     prompts_file = tmp_path / "en.txt"
     prompts_file.write_text("# comment\nFirst sentence.\n\nSecond sentence.\n")
-    prompts = record.load_prompts(prompts_file)
+    prompts = record_takes.load_prompts(prompts_file)
     assert prompts == ["First sentence.", "Second sentence."]
-    assert record.prompt_view(0, prompts) == ("1 / 2", "First sentence.")
-    assert record.prompt_view(2, prompts)[0] == "2 / 2"
-    assert record.load_prompts(tmp_path / "missing.txt") == []
-    assert "No prompt list" in record.prompt_view(0, [])[1]
+    assert record_takes.prompt_view(0, prompts) == ("1 / 2", "First sentence.")
+    assert record_takes.prompt_view(2, prompts)[0] == "2 / 2"
+    assert record_takes.load_prompts(tmp_path / "missing.txt") == []
+    assert "No prompt list" in record_takes.prompt_view(0, [])[1]
 
     v = get_voice("rec").create()
     take = str(DATA / "slt_000.wav")
-    first = record.save_take(v, take, 0, prompts)
+    first = record_takes.save_take(v, take, 0, prompts)
     assert first.parent == v.raw and first.read_bytes() == Path(take).read_bytes()
-    redo = record.save_take(v, str(DATA / "slt_001.wav"), 0, prompts)  # redo of prompt 1
+    redo = record_takes.save_take(v, str(DATA / "slt_001.wav"), 0, prompts)  # redo of prompt 1
     assert redo != first and first.is_file(), "raw/ is never overwritten"
-    takes = record.read_takes(v)
+    takes = record_takes.read_takes(v)
     assert [(e.path.name, e.text) for e in takes] == [(redo.name, "First sentence.")]
-    assert record.raw_files(v) == [redo.name], "the superseded take is not cleaned again"
-    assert record.next_prompt(v, prompts) == 1, "a reopened voice continues after prompt 1"
-    assert record.uncleaned(v) == [redo.name]
+    assert record_clean.raw_files(v) == [redo.name], "the superseded take is not cleaned again"
+    assert record_takes.next_prompt(v, prompts) == 1, "a reopened voice continues after prompt 1"
+    assert record_clean.uncleaned(v) == [redo.name]
     with pytest.raises(VoicelabError, match="nothing recorded"):
-        record.save_take(v, None, 1, prompts)
+        record_takes.save_take(v, None, 1, prompts)
 
 
 def test_uploads_checked_for_type_and_size(tmp_home, tmp_path, monkeypatch):
@@ -89,49 +98,49 @@ def test_uploads_checked_for_type_and_size(tmp_home, tmp_path, monkeypatch):
     bad = tmp_path / "notes.exe"
     bad.write_bytes(b"MZ")
     with pytest.raises(VoicelabError, match="not accepted"):
-        record.add_uploads(v, [str(DATA / "slt_000.wav"), str(bad)])
+        record_takes.add_uploads(v, [str(DATA / "slt_000.wav"), str(bad)])
     assert not any(v.raw.iterdir()), "all or nothing: the good file was not copied either"
     monkeypatch.setattr("voicelab.ui.common.MAX_UPLOAD_MB", 0.01)
     with pytest.raises(VoicelabError, match="above the"):
         check_upload(DATA / "slt_000.wav")
     monkeypatch.undo()
-    saved = record.add_uploads(v, [str(DATA / "slt_000.wav"), str(DATA / "slt_000.wav")])
+    saved = record_takes.add_uploads(v, [str(DATA / "slt_000.wav"), str(DATA / "slt_000.wav")])
     assert [p.name for p in saved] == ["slt_000.wav", "slt_000.wav"], "same content, one copy"
     other = tmp_path / "slt_000.wav"
     shutil.copy(DATA / "slt_001.wav", other)
-    assert record.add_uploads(v, [str(other)])[0].name == "slt_000-2.wav", "a clash gets a new stem"
+    assert record_takes.add_uploads(v, [str(other)])[0].name == "slt_000-2.wav", "a clash gets a new stem"
     with pytest.raises(VoicelabError, match="choose one"):
-        record.add_uploads(v, [])
+        record_takes.add_uploads(v, [])
 
 
 def test_cleaning_settings_and_report():
-    cfg = record.cleaning_config(False, 0.3, 80, -18)
+    cfg = record_clean.cleaning_config(False, 0.3, 80, -18)
     assert (cfg.audio.denoise, cfg.audio.highpass_hz, cfg.audio.target_lufs) == (False, 80.0, -18.0)
     with pytest.raises(ConfigError, match="target_lufs"):
-        record.cleaning_config(True, 0.5, 60, -2)
-    md = record.report_markdown({"duration_s": 12.3456, "warnings": ["Too quiet: move closer."]})
+        record_clean.cleaning_config(True, 0.5, 60, -2)
+    md = record_clean.report_markdown({"duration_s": 12.3456, "warnings": ["Too quiet: move closer."]})
     assert "Too quiet: move closer." in md and "12.35" in md
-    assert "No problems" in record.report_markdown({"duration_s": 3.0, "warnings": []})
+    assert "No problems" in record_clean.report_markdown({"duration_s": 3.0, "warnings": []})
 
 
 def test_clean_refuses_without_files(tmp_home):
     v = get_voice("c").create()
     with pytest.raises(VoicelabError, match="no recordings"):
-        record.clean_files(v, [], record.cleaning_config(True, 0.5, 60, -20))
+        record_clean.clean_files(v, [], record_clean.cleaning_config(True, 0.5, 60, -20))
     with pytest.raises(VoicelabError, match="nothing to slice"):
         slice_tab.do_slice(v, slice_tab.slicing_config(-34, 4000, 300, 10, 500, 12))
 
 
 def test_clean_view_slice_and_features_on_real_speech(tmp_home):
     v = get_voice("real").create()
-    record.add_uploads(v, [str(DATA / "slt_000.wav"), str(DATA / "rms_000.wav")])
-    assert record.uncleaned(v) == ["rms_000.wav", "slt_000.wav"]
+    record_takes.add_uploads(v, [str(DATA / "slt_000.wav"), str(DATA / "rms_000.wav")])
+    assert record_clean.uncleaned(v) == ["rms_000.wav", "slt_000.wav"]
     seen = []
-    stems, msg = record.clean_files(v, record.uncleaned(v), record.cleaning_config(True, 0.5, 60, -20),
+    stems, msg = record_clean.clean_files(v, record_clean.uncleaned(v), record_clean.cleaning_config(True, 0.5, 60, -20),
                                     progress=lambda d, t, m="": seen.append((d, t)))
     assert sorted(stems) == ["rms_000", "slt_000"] and "Cleaned 2 of 2" in msg
-    assert seen[-1] == (2, 2) and record.uncleaned(v) == []
-    view = record.clean_view(v, "slt_000")
+    assert seen[-1] == (2, 2) and record_clean.uncleaned(v) == []
+    view = record_clean.clean_view(v, "slt_000")
     assert view.before.endswith("raw/slt_000.wav") and view.after.endswith("clean/slt_000.wav")
     assert Path(view.before_png).stat().st_size > 1000 and Path(view.after_png).is_file()
     assert "| " in view.report_md
@@ -144,8 +153,8 @@ def test_clean_view_slice_and_features_on_real_speech(tmp_home):
 def test_recorded_take_gives_its_prompt_to_its_slice(tmp_home):
     v = get_voice("takes").create()
     prompts = ["She painted the old fence a bright shade of yellow."]
-    record.save_take(v, str(DATA / "slt_001.wav"), 0, prompts)
-    record.clean_files(v, record.uncleaned(v), record.cleaning_config(True, 0.5, 60, -20))
+    record_takes.save_take(v, str(DATA / "slt_001.wav"), 0, prompts)
+    record_clean.clean_files(v, record_clean.uncleaned(v), record_clean.cleaning_config(True, 0.5, 60, -20))
     slice_tab.do_slice(v, slice_tab.slicing_config(-34, 1000, 300, 10, 500, 12))
     df = slice_tab.table(v)
     assert len(df) == 1 and df.loc[0, "text"] == prompts[0] and df.loc[0, "checked"] == "yes"
@@ -156,10 +165,10 @@ def test_failed_file_is_reported_and_others_cleaned(tmp_home, tmp_path):
     broken = v.raw / "broken.wav"
     broken.write_bytes(b"RIFF....WAVEfmt nonsense")
     shutil.copy(DATA / "slt_001.wav", v.raw / "ok.wav")
-    stems, msg = record.clean_files(v, ["broken.wav", "ok.wav"], record.cleaning_config(True, 0.5, 60, -20))
+    stems, msg = record_clean.clean_files(v, ["broken.wav", "ok.wav"], record_clean.cleaning_config(True, 0.5, 60, -20))
     assert stems == ["ok"] and "broken.wav failed" in msg
     with pytest.raises(VoicelabError, match="broken.wav"):
-        record.clean_files(v, ["broken.wav"], record.cleaning_config(True, 0.5, 60, -20))
+        record_clean.clean_files(v, ["broken.wav"], record_clean.cleaning_config(True, 0.5, 60, -20))
 
 
 # ------------------------------------------------------------------------------------ slice

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from voicelab.config import Config, load_config
+from voicelab.config import DEFAULT_PRESET, Config, load_config
 from voicelab.errors import VoicelabError
 from voicelab.ui.common import (
     audio_duration,
@@ -28,7 +28,6 @@ from voicelab.ui.common import (
 )
 from voicelab.ui.plots import length_histogram
 from voicelab.ui.progress import CancelFlag, bridge
-from voicelab.ui.record import DEFAULT_PRESET
 from voicelab.workspace import Voice
 
 HEADERS = ["#", "file", "seconds", "checked", "text"]
@@ -89,7 +88,7 @@ def texts_from_takes(voice: Voice) -> int:
     cut in two keeps empty texts: which words fall in which half is not known. Only empty texts
     are filled; returns how many.
     """
-    from voicelab.ui.record import read_takes
+    from voicelab.ui.record_takes import read_takes
 
     takes = {e.path.stem: e.text for e in read_takes(voice) if e.text}
     if not takes or not voice.dataset_list.is_file():
