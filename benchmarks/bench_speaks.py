@@ -66,6 +66,8 @@ def main() -> int:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--work", default=str(RESULTS / "tmp" / "speaks"), help="scratch folder")
+    ap.add_argument("--name", default="speaks",
+                    help="results file stem (e.g. speaks_seed7 for a repeat with --set train.seed=7)")
     args = ap.parse_args()
     if not FIXTURES.is_dir():
         print(f"skipped: the fixtures are not at {FIXTURES}")
@@ -128,7 +130,7 @@ def main() -> int:
         "voices": per_voice,
         "accepted": all(p["wer_gap_pt"] <= 20 and p["closest_is_target"] for p in per_voice.values()),
     }
-    name = "speaks_quick" if args.quick else "speaks"
+    name = f"{args.name}_quick" if args.quick else args.name
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     (RESULTS / f"{name}.md").write_text(_markdown(result))
     print(_markdown(result))
