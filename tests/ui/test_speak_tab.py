@@ -123,3 +123,15 @@ def test_every_result_is_kept_under_the_voice_and_checked(tmp_home, monkeypatch)
     bad = _speak(v, "exports/m.safetensors", LONG)
     assert "most of the words are missing" in bad.markdown() and "does not sound right" in bad.markdown()
 
+
+
+def test_a_silent_result_is_refused_and_not_kept(tmp_home, monkeypatch):
+    """The CLI refuses to write silence; the Speak tab says so too and keeps nothing."""
+    v = _voice_with_slices("s")
+    v.exports.mkdir(exist_ok=True)
+    (v.exports / "m.safetensors").write_bytes(b"x")
+    _, sr = _speech()
+    monkeypatch.setattr(speak, "load_synth", lambda path: _FakeSynth(np.zeros(2 * sr, np.float32), sr))
+    with pytest.raises(VoicelabError, match="silent"):
+        _speak(v, "exports/m.safetensors", SENTENCE)
+    assert speak.spoken_choices(v) == []

@@ -33,7 +33,7 @@ from voicelab.ui.common import (
     voice_or_error,
 )
 from voicelab.ui.progress import CancelFlag, bridge
-from voicelab.ui.quality import check_speech
+from voicelab.ui.quality import SILENT_PEAK_DBFS, check_speech
 from voicelab.workspace import Voice
 
 _models: OrderedDict[tuple[str, float], Any] = OrderedDict()  # (path, mtime) -> Synthesizer
@@ -162,6 +162,11 @@ def speak(
     sr, wav = result
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
     check = check_speech(text, wav, int(sr), float(speed))
+    if check.peak_dbfs <= SILENT_PEAK_DBFS:  # nothing to listen to: not kept, as the CLI
+        raise VoicelabError(
+            "the result is silent: the model has not learnt to speak yet. Train longer, or "
+            "start from a pretrained base; nothing was saved"
+        )
     res = SpeakResult("", int(sr), len(wav) / float(sr), gen, getattr(result, "seed", None),
                       tuple(ui_advice(w) for w in getattr(result, "warnings", ())), check.warnings)
     settings = {"model": model_rel, "lang": lang, "reference": ref.name if ref_upload else ref_slice,
