@@ -160,7 +160,33 @@ def check_finite(feats: dict[str, Tensor], name: str, voice: Voice) -> None:
         )
 
 
-class VoiceData:
+class TokenTargets:
+    """Stage 2's targets, by item key: the semantic tokens [T_t] and style vectors [style_dim]
+    that the stage-1 model's extraction hands over (VoiceData and WorldVoiceData share it)."""
+
+    tokens: dict[str, Tensor]
+    styles: dict[str, Tensor]
+
+    def set_tokens(self, tokens: dict[str, Tensor], styles: dict[str, Tensor]) -> None:
+        """Install stage-2 targets (from the stage-1 token extraction)."""
+        self.tokens = {k: v.long().cpu() for k, v in tokens.items()}
+        self.styles = {k: v.float().cpu() for k, v in styles.items()}
+
+    def add_tokens(self, batch: Batch, items: list[Any]) -> None:
+        """batch.tokens [B, T_t] (0 padded), token_lens [B], style [B, style_dim] of `items`."""
+        missing = [it.key for it in items if it.key not in self.tokens]
+        if missing:
+            raise VoicelabError(
+                f"no semantic tokens for {missing[:3]}: stage 2 needs the token extraction "
+                "that follows stage 1 (run stage 1, or resume the run)"
+            )
+        toks = [self.tokens[it.key] for it in items]
+        batch.tokens = _pad_stack(toks, 0)
+        batch.token_lens = torch.tensor([len(t) for t in toks])
+        batch.style = torch.stack([self.styles[it.key] for it in items])
+
+
+class VoiceData(TokenTargets):
     """All slices of a voice in memory, split into train / val, collated into Batches."""
 
     def __init__(self, items: list[Item], cfg: Config, val_idx: list[int], hash_: str) -> None:
@@ -303,22 +329,8 @@ class VoiceData:
         if self.dvectors:
             batch.dvector = torch.stack([self.dvectors[it.speaker] for it in items])
         if with_tokens:
-            missing = [it.key for it in items if it.key not in self.tokens]
-            if missing:
-                raise VoicelabError(
-                    f"no semantic tokens for {missing[:3]}: stage 2 needs the token extraction "
-                    "that follows stage 1 (run the sovits stage, or resume the run)"
-                )
-            toks = [self.tokens[it.key] for it in items]
-            batch.tokens = _pad_stack(toks, 0)
-            batch.token_lens = torch.tensor([len(t) for t in toks])
-            batch.style = torch.stack([self.styles[it.key] for it in items])
+            self.add_tokens(batch, items)
         return batch
-
-    def set_tokens(self, tokens: dict[str, Tensor], styles: dict[str, Tensor]) -> None:
-        """Install stage-2 targets (from the SoVITS token extraction)."""
-        self.tokens = {k: v.long().cpu() for k, v in tokens.items()}
-        self.styles = {k: v.float().cpu() for k, v in styles.items()}
 
 
 def speaker_dvectors(items: list[Item], cfg: Config) -> dict[str, Tensor]:

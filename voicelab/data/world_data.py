@@ -19,7 +19,7 @@ from torch import Tensor
 
 from voicelab.config import Config
 from voicelab.data.batch import Batch
-from voicelab.data.dataset import _pad_stack, item_key, split_indices
+from voicelab.data.dataset import TokenTargets, _pad_stack, item_key, split_indices
 from voicelab.data.world_cache import load_world_item, precompute
 from voicelab.errors import VoicelabError
 from voicelab.listfile import Entry, read_list
@@ -65,7 +65,7 @@ def speaker_lf0_stats(items: list[WorldItem], layout_lf0: int, layout_vuv: int) 
     return out
 
 
-class WorldVoiceData:
+class WorldVoiceData(TokenTargets):
     """All usable slices of a voice in memory, split into train / val, collated into Batches."""
 
     def __init__(self, items: list[WorldItem], cfg: Config, val_idx: list[int], hash_: str,
@@ -177,21 +177,7 @@ class WorldVoiceData:
             ])
             batch.acoustic_lens = torch.tensor([it.frames for it in items])
         if with_tokens:
-            missing = [it.key for it in items if it.key not in self.tokens]
-            if missing:
-                raise VoicelabError(
-                    f"no prosody tokens for {missing[:3]}: stage 2 needs the token extraction "
-                    "that follows stage 1 (run stage 1, or resume the run)"
-                )
-            toks = [self.tokens[it.key] for it in items]
-            batch.tokens = _pad_stack(toks, 0)
-            batch.token_lens = torch.tensor([len(t) for t in toks])
-            batch.style = torch.stack([self.styles[it.key] for it in items])
+            self.add_tokens(batch, items)
         return batch
-
-    def set_tokens(self, tokens: dict[str, Tensor], styles: dict[str, Tensor]) -> None:
-        """Install stage-2 targets (from the acoustic model's token extraction)."""
-        self.tokens = {k: v.long().cpu() for k, v in tokens.items()}
-        self.styles = {k: v.float().cpu() for k, v in styles.items()}
 
 
