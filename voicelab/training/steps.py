@@ -22,6 +22,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -256,27 +257,42 @@ def hifigan_step(env: StepEnv, m: StageModules) -> StepResult:
     return StepResult(values, samples, bad)
 
 
-def gpt_step(env: StepEnv, m: StageModules) -> StepResult:
-    """Stage 2: teacher-forced token cross-entropy on the GPT."""
+def single_optimizer_step(
+    env: StepEnv, m: StageModules, opt_name: str, grad_name: str,
+    logged_of: Callable[[Any], dict[str, Tensor]],
+) -> StepResult:
+    """One optimiser step over grad_accum micro-batches of a stage with one optimiser (the GPT;
+    the world path's stage 1). `logged_of(out)` gives the logged values of one forward, the
+    loss to minimise first; every "loss/*" value counts in the non-finite check."""
     accum = env.cfg.train.grad_accum
-    opt = m.optimizers["gpt"]
+    opt = m.optimizers[opt_name]
     m.model.train()
     m.freeze.before_forward(m.model, env.stage_step)
     opt.zero_grad(set_to_none=True)
-    stats, samples = [], 0
+    stats, samples, names = [], 0, ()
     for k in range(accum):
         last = k == accum - 1
         batch = env.batch(k)
         samples += batch.size
         with env.autocast(), no_sync(m.train, last):
             out = m.train(batch)
-        env.scaler.scale(out.loss / accum).backward()
-        stats.append(torch.stack([out.loss.detach().float(), out.accuracy.detach().float()]))
+        logged = logged_of(out)
+        names = tuple(logged)
+        env.scaler.scale(logged[names[0]] / accum).backward()
+        stats.append(torch.stack([v.detach().float() for v in logged.values()]))
     gn = clip_and_step(env, opt, m.model, m.freeze)
     env.scaler.update()
     vals = torch.cat([torch.stack(stats).mean(0), gn.view(1).float()]).tolist()
-    values = {"loss/gpt": vals[0], "acc/gpt": vals[1], "grad_norm/gpt": vals[2]}
-    return StepResult(values, samples, is_bad(vals[:1], vals[2:], env.scaler.is_enabled()))
+    values = dict(zip((*names, f"grad_norm/{grad_name}"), vals, strict=True))
+    losses = [v for name, v in values.items() if name.startswith("loss/")]
+    return StepResult(values, samples, is_bad(losses, vals[-1:], env.scaler.is_enabled()))
+
+
+def gpt_step(env: StepEnv, m: StageModules) -> StepResult:
+    """Stage 2: teacher-forced token cross-entropy on the GPT."""
+    return single_optimizer_step(
+        env, m, "gpt", "gpt", lambda out: {"loss/gpt": out.loss, "acc/gpt": out.accuracy}
+    )
 
 
 def world_step(env: StepEnv, m: StageModules) -> StepResult:
@@ -285,28 +301,13 @@ def world_step(env: StepEnv, m: StageModules) -> StepResult:
     `world_loss_weights` over `models.world_acoustic.world_losses`."""
     from voicelab.models.world_acoustic import world_losses
 
-    accum = env.cfg.train.grad_accum
-    opt = m.optimizers["g"]
     weights = world_loss_weights(env.cfg.train)
-    m.model.train()
-    m.freeze.before_forward(m.model, env.stage_step)
-    opt.zero_grad(set_to_none=True)
-    stats, samples, terms = [], 0, {}
-    for k in range(accum):
-        last = k == accum - 1
-        batch = env.batch(k)
-        samples += batch.size
-        with env.autocast(), no_sync(m.train, last):
-            out = m.train(batch)
+
+    def logged_of(out: Any) -> dict[str, Tensor]:
         terms = world_losses(out, m.model.layout)
-        loss = sum(weights[name] * terms[name] for name in weights)
-        env.scaler.scale(loss / accum).backward()
-        stats.append(torch.stack([x.detach().float() for x in (loss, *terms.values())]))
-    gn = clip_and_step(env, opt, m.model, m.freeze)
-    env.scaler.update()
-    vals = torch.cat([torch.stack(stats).mean(0), gn.view(1).float()]).tolist()
-    values = dict(zip(("loss/g_total", *terms, "grad_norm/g"), vals, strict=True))
-    return StepResult(values, samples, is_bad(vals[:-1], vals[-1:], env.scaler.is_enabled()))
+        return {"loss/g_total": sum(weights[name] * terms[name] for name in weights), **terms}
+
+    return single_optimizer_step(env, m, "g", "g", logged_of)
 
 
 # stage 1 by model.acoustic; stage 2 is the token prior of the model (SemanticGPT / AlignedGPT),
