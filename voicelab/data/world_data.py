@@ -55,14 +55,16 @@ def speaker_lf0_stats(items: list[WorldItem], layout_lf0: int, layout_vuv: int) 
     for it in items:
         v = it.acoustic[:, layout_vuv] > 0.5
         by.setdefault(it.speaker, []).append(it.acoustic[v, layout_lf0])
-    out = {}
-    for spk, parts in by.items():
-        x = torch.cat(parts) if parts else torch.zeros(0)
-        if x.numel() < 10:
-            out[spk] = torch.tensor(DEFAULT_LF0_STATS)
-        else:
-            out[spk] = torch.stack([x.mean(), x.std().clamp(min=0.05)])
-    return out
+    return {spk: lf0_mean_std(torch.cat(parts)) for spk, parts in by.items()}
+
+
+def lf0_mean_std(voiced_lf0: Tensor) -> Tensor:
+    """[2] mean and std of log F0 over voiced frames [N] (a typical voice when N < 10): the
+    speaker statistics of training and of a reference clip at synthesis alike."""
+    x = voiced_lf0.float()
+    if x.numel() < 10:
+        return torch.tensor(DEFAULT_LF0_STATS)
+    return torch.stack([x.mean(), x.std().clamp(min=0.05)])
 
 
 class WorldVoiceData(TokenTargets):

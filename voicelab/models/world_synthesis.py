@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from voicelab.audio import io, world
+from voicelab.data.world_data import lf0_mean_std
 from voicelab.errors import VoicelabError
 from voicelab.text import arpabet
 from voicelab.text.align import AlignmentError, align
@@ -44,10 +45,7 @@ class WorldReference:
 
 def lf0_stats(feats: world.WorldFeatures) -> Tensor:
     """[2] mean and std of log F0 over a clip's voiced frames (a typical voice if < 10)."""
-    x = feats.lf0[feats.vuv > 0.5]
-    if x.size < 10:
-        return torch.tensor([float(np.log(120.0)), 0.25])
-    return torch.tensor([float(x.mean()), max(float(x.std()), 0.05)])
+    return lf0_mean_std(torch.from_numpy(feats.lf0[feats.vuv > 0.5]))
 
 
 def prepare_reference(synth: Any, audio: np.ndarray, sr: int, seconds: float,
