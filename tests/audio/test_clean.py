@@ -10,7 +10,6 @@ import numpy as np
 import pyloudnorm as pyln
 import pytest
 from scipy.signal import butter, sosfilt
-
 from takes import cleaned_take, speech_intervals
 
 from voicelab.audio import clean as C

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from voicelab.audio.features import (
-    cache_path,
     cache_key,
+    cache_path,
     linear_spectrogram,
     load_features,
     mel_spectrogram,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
-
-from pathlib import Path
 
 from voicelab.audio.io import load_audio
 from voicelab.errors import AudioError

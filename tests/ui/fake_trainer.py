@@ -20,7 +20,6 @@ from voicelab.training import checkpoint, runfiles
 from voicelab.workspace import get_voice
 
 
-
 def _state(step: int) -> dict:
     """A minimal but complete checkpoint state (real tensors, the trainer's keys)."""
     w = torch.full((2, 2), float(step))

@@ -40,10 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voicelab.commands.synth import check_device
     from voicelab.eval.evaluate import evaluate_model
     from voicelab.workspace import get_voice
-
-    from voicelab.commands.synth import check_device
 
     check_device(args.device)
     out = args.out
