@@ -116,3 +116,31 @@ def test_a_retired_setting_is_refused_in_set_but_loads_from_saved_configs(tmp_pa
     d["train"]["num_workers"] = 2
     (tmp_path / "config.json").write_text(json.dumps(d))
     assert load_config_json(tmp_path / "config.json") == load_config("tiny")
+
+
+# --- the [finetune] table of a preset (issue 14) ----------------------------------------------
+
+
+def test_finetune_table_replaces_train_values_and_overrides_still_win():
+    scratch = load_config("cpu")
+    tuned = load_config("cpu", finetune=True)
+    assert not scratch.train.finetuned and tuned.train.finetuned
+    assert tuned.train.sovits_steps < scratch.train.sovits_steps  # the base already speaks
+    assert tuned.train.lr_g < scratch.train.lr_g
+    assert tuned.model == scratch.model  # never the architecture
+    mine = load_config("cpu", ["train.sovits_steps=77"], finetune=True)
+    assert mine.train.sovits_steps == 77 and mine.train.finetuned
+
+
+def test_finetune_table_may_not_change_the_architecture(tmp_path):
+    p = tmp_path / "p.toml"
+    p.write_text('[model]\nacoustic = "world"\n[finetune.model]\nhidden = 64\n')
+    with pytest.raises(ConfigError, match="only train and synth"):
+        load_config(p)
+
+
+def test_a_wrong_finetune_value_fails_every_load(tmp_path):
+    p = tmp_path / "p.toml"
+    p.write_text('[finetune.train]\nsovits_stepz = 5\n')
+    with pytest.raises(ConfigError, match="sovits_stepz"):
+        load_config(p)  # not only when a base is found

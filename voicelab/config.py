@@ -267,6 +267,10 @@ class TrainConfig:
     sample_text: str = "This is a short sample of my new voice."  # spoken at each save
     nan_patience: int = 5  # non-finite steps in a row before rolling back to the last checkpoint
     max_rollbacks: int = 3  # rollbacks (each halving the LR) before training stops with an error
+    # True when the run starts from pretrained weights (a shipped base, --from) and trains with
+    # its preset's [finetune] schedule (load_config(finetune=True)); recorded so that a resume
+    # continues with the same schedule
+    finetuned: bool = False
 
     def problems(self) -> list[str]:
         p = []
@@ -582,8 +586,37 @@ def _parse_override(item: str, problems: list[str]) -> tuple[list[str], Any] | N
     return parts, value
 
 
-def load_config(preset: str | Path = DEFAULT_PRESET, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load a preset by name (presets/NAME.toml) or path, then apply `section.key=value` overrides."""
+FINETUNE_TABLE = "finetune"  # a preset's [finetune.train] / [finetune.synth]: see load_config
+FINETUNE_SECTIONS = ("train", "synth")  # what a fine-tune may change: never the architecture
+
+
+def _finetune_table(data: dict, path: Path) -> dict[str, dict]:
+    """Pop and check a preset's [finetune] table: {section: {key: value}} for train / synth."""
+    table = data.pop(FINETUNE_TABLE, {})
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise ConfigError([f"{path.name}: [finetune] must hold tables such as [finetune.train]"])
+    wrong = sorted(set(table) - set(FINETUNE_SECTIONS))
+    if wrong:
+        raise ConfigError([
+            f"{path.name}: [finetune.{wrong[0]}]: a fine-tune may change only "
+            f"{' and '.join(FINETUNE_SECTIONS)} settings (the weights fix the architecture)"
+        ])
+    return table
+
+
+def load_config(
+    preset: str | Path = DEFAULT_PRESET,
+    overrides: list[str] | tuple[str, ...] = (),
+    finetune: bool = False,
+) -> Config:
+    """Load a preset by name (presets/NAME.toml) or path, then apply `section.key=value` overrides.
+
+    finetune=True: the run starts from pretrained weights (a shipped base, `--from`), so the
+    preset's [finetune.train] / [finetune.synth] values replace its own (fewer steps, lower
+    rates, frozen modules) and `train.finetuned` is set; the overrides still come last, so a
+    person's `--set train.sovits_steps=N` means N steps whichever way the run starts. The
+    [finetune] table is checked on every load, so a typo in it never waits for a base.
+    """
     problems: list[str] = []
     path = Path(preset)
     if path.suffix != ".toml":
@@ -596,6 +629,17 @@ def load_config(preset: str | Path = DEFAULT_PRESET, overrides: list[str] | tupl
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path} is not valid TOML: {e}"]) from None
+    table = _finetune_table(data, path)
+    tuned = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for section, values in table.items():
+        if not isinstance(tuned.setdefault(section, {}), dict):
+            raise ConfigError([f"{path.name}: [{section}] must be a table of settings"])
+        tuned[section].update(values)
+    tuned.setdefault("train", {})["finetuned"] = True
+    if finetune:
+        data = tuned
+    elif table:
+        config_from_dict(tuned, preset=path.stem)  # a wrong [finetune] value fails every load
     for item in overrides:
         parsed = _parse_override(item, problems)
         if parsed:

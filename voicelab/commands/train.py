@@ -8,9 +8,11 @@ checkpoint is written before any of the last three; continue with `--resume auto
 from __future__ import annotations
 
 import argparse
+import json
 
 from voicelab.commands.common import add_config_args, add_voice_arg, voice_from_args
 from voicelab.config import load_config
+from voicelab.workspace import Voice
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -79,6 +81,21 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def run_was_finetuned(voice: Voice, run: str | None) -> bool:
+    """Whether the run `--resume` continues (`run`, else the newest) started from pretrained
+    weights: its saved config says so (train.finetuned). False when there is none to read."""
+    runs = voice.list_runs()
+    name = run if run is not None else (runs[-1] if runs else None)
+    path = voice.run(name).config if name else None
+    if path is None or not path.is_file():
+        return False
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the trainer reports a damaged run itself
+    return bool(saved.get("train", {}).get("finetuned", False))
+
+
 def run(args: argparse.Namespace) -> int:
     from voicelab.workspace import validate_name
 
@@ -87,12 +104,17 @@ def run(args: argparse.Namespace) -> int:
     from voicelab.base import resolve_from
     from voicelab.training.trainer import TrainOptions, train_voice  # torch import only here
 
-    cfg = load_config(args.preset, overrides_from_args(args))
+    overrides = overrides_from_args(args)
+    cfg = load_config(args.preset, overrides)
     voice = voice_from_args(args, must_exist=True)
     if args.resume is not None and args.from_value is None:
         from_path = None  # continuing a run restores its own weights; no base lookup
+        if run_was_finetuned(voice, args.run):  # and keeps the schedule it started with
+            cfg = load_config(args.preset, overrides, finetune=True)
     else:
         from_path = resolve_from(args.from_value, cfg)
+        if from_path is not None:  # pretrained weights: the preset's [finetune] schedule
+            cfg = load_config(args.preset, overrides, finetune=True)
     opts = TrainOptions(
         run=args.run,
         stage=args.stage,
