@@ -46,7 +46,7 @@ DEFAULT_BASE_DIR = REPO / "assets" / "base"
 BASE_FORMAT = "voicelab-base"
 BASE_FORMAT_VERSION = 1
 DEFAULT_NAME = "base"
-MAX_MB = 150.0  # issue 9: weights + JSON of a shipped base, together
+MAX_MB = 50.0  # issue 14: weights + JSON + model card of a shipped base, together
 WEIGHT_PREFIXES = ("sovits", "gpt", "disc")
 # values of --from that are not paths
 FROM_AUTO, FROM_BASE, FROM_NONE = "auto", "base", "none"

@@ -276,7 +276,7 @@ class ShipResult:
     weights: Path
     meta_path: Path
     card: Path
-    total_bytes: int  # weights + JSON
+    total_bytes: int  # weights + JSON + model card (what MAX_MB caps)
     with_disc: bool  # False when the discriminators were left out to stay under the cap
     kept_fp32: list[str]  # tensors too large for fp16
     meta: dict[str, Any]
@@ -422,7 +422,8 @@ def ship_base(
     EMA weights of SoVITS and GPT plus the discriminators (left out, with a log line, when they
     would break the size cap), fp16, in `out` (default base_dir()). Refuses: a checkpoint still in
     stage 1, non-finite weights, a corpus whose licences were not checked as shippable (unless
-    allow_unverified_licence), anything over max_mb (default 150) and overwriting without force.
+    allow_unverified_licence), anything over max_mb (default base.MAX_MB: weights, JSON and
+    model card together) and overwriting without force.
     """
     from safetensors.torch import save as st_save
 
@@ -472,38 +473,41 @@ def ship_base(
         s: v.get("licence") for s, v in ((manifest or {}).get("sources") or {}).items()}},
         kept_fp32=kept, model_card=card_path.name)  # fmt: skip
 
-    def blob_and_meta(with_disc: bool) -> tuple[bytes, bytes]:
+    def ship_files(with_disc: bool) -> tuple[bytes, bytes, bytes]:
+        """(weights, JSON, model card): the three files the size cap counts together."""
         ts = {**tensors, **(disc if with_disc else {})}
         header = {"format": B.BASE_FORMAT, "format_version": str(B.BASE_FORMAT_VERSION)}
         blob = st_save(ts, metadata=header)
         m = {**meta, "with_discriminators": with_disc, "sha256": hashlib.sha256(blob).hexdigest(),
              "bytes": len(blob), "created": _utc_now()}  # fmt: skip
-        return blob, (json.dumps(m, indent=2, ensure_ascii=False) + "\n").encode()
+        meta_bytes = (json.dumps(m, indent=2, ensure_ascii=False) + "\n").encode()
+        card = B.render_card(json.loads(meta_bytes), manifest).encode("utf-8")
+        return blob, meta_bytes, card
 
     limit = int(max_mb * 1e6)
     with_disc = bool(disc)
-    blob, meta_bytes = blob_and_meta(with_disc)
-    if with_disc and len(blob) + len(meta_bytes) > limit:
+    blob, meta_bytes, card = ship_files(with_disc)
+    if with_disc and len(blob) + len(meta_bytes) + len(card) > limit:
         disc_mb = sum(t.numel() * t.element_size() for t in disc.values()) / 1e6
         log.warning("the discriminators (%.1f MB) would take the base over %g MB: shipped "
                     "without them (fine-tuning starts its discriminators fresh)", disc_mb, max_mb)
         with_disc = False
-        blob, meta_bytes = blob_and_meta(False)
-    size = len(blob) + len(meta_bytes)
+        blob, meta_bytes, card = ship_files(False)
+    size = len(blob) + len(meta_bytes) + len(card)
     if size > limit:
         raise VoicelabError(
-            f"the base would be {size / 1e6:.1f} MB (SoVITS + GPT in fp16), over the {max_mb:g} MB "
+            f"the base would be {size / 1e6:.1f} MB (SoVITS + GPT in fp16, JSON and model card), "
+            f"over the {max_mb:g} MB "
             "limit: pretrain a smaller architecture (e.g. --set model.gpt_layers=6) or raise "
             "--max-mb if the limit does not apply to you"
         )
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(st_path, blob)
-    final = json.loads(meta_bytes)
-    write_text_atomic(card_path, B.render_card(final, manifest))
+    write_bytes_atomic(card_path, card)
     write_bytes_atomic(json_path, meta_bytes)  # last: without its JSON a base is never used
     log.info("shipped %s (%.1f MB, %s discriminators)", st_path, size / 1e6,
              "with" if with_disc else "without")
-    return ShipResult(st_path, json_path, card_path, size, with_disc, kept, final)
+    return ShipResult(st_path, json_path, card_path, size, with_disc, kept, json.loads(meta_bytes))
 
 
 def _utc_now() -> str:

@@ -6,6 +6,11 @@ Sources: a training checkpoint .pt (EMA weights where kept, via checkpoint.infer
 or a .safetensors with `<model>.*` keys (an export, or a shipped base, which may also carry
 `disc.*`). A model the file has no weights for keeps its initialisation (a base without its
 discriminator); a model that is None in `models` is skipped (a kind without a discriminator).
+
+A .safetensors whose JSON says it is a shipped base ("format": "voicelab-base") is checked by
+base.read_base first, however it was named (`--from base`, `--from auto` or a path): its
+sha256, format and voicelab versions and phoneme table, so a replaced, truncated or mismatched
+base is refused with what to do instead of being loaded.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from voicelab import base
 from voicelab.config import Config, config_to_dict
 from voicelab.errors import VoicelabError
 from voicelab.training import checkpoint as ck
@@ -29,6 +35,20 @@ def _load_strict(module: nn.Module, sd: dict[str, Tensor], name: str, path: Path
             f"--from {path}: the {name} weights do not fit the model of this preset ({first}); "
             "train with the preset those weights were made with"
         ) from None
+
+
+def _side_json(path: Path) -> dict:
+    """The JSON beside a .safetensors (an export's or a base's), {} when there is none."""
+    meta = path.with_suffix(".json")
+    if not meta.is_file():
+        return {}
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VoicelabError(
+            f"--from {path}: {meta.name} beside it is damaged ({e}): copy both files again"
+        ) from None
+    return info if isinstance(info, dict) else {}
 
 
 def load_initial_weights(path: Path, cfg: Config, models: dict[str, nn.Module | None]) -> str:
@@ -56,11 +76,14 @@ def load_initial_weights(path: Path, cfg: Config, models: dict[str, nn.Module | 
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        meta = path.with_suffix(".json")
-        if meta.is_file():
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            if isinstance(info.get("config"), dict):
-                ck.check_compatible(info["config"], config_to_dict(cfg))
+        info = _side_json(path)
+        if info.get("format") == base.BASE_FORMAT:
+            try:
+                base.read_base(path)  # sha256, versions, phoneme table, config
+            except base.BaseModelError as e:
+                raise base.BaseModelError(f"--from {path}: {e}") from None
+        if isinstance(info.get("config"), dict):
+            ck.check_compatible(info["config"], config_to_dict(cfg))
         tensors = load_file(str(path))
         loaded = []
         for name in ("sovits", "gpt", "disc"):
