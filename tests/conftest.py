@@ -17,6 +17,24 @@ FIXTURES = Path(os.environ.get("VOICELAB_FIXTURES", REPO.parent / "shared" / "fi
 SPEECH = FIXTURES / "speech"
 
 
+@pytest.fixture(autouse=True)
+def _no_shipped_base(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Tests train from scratch unless they ask for a base: the shipped one in assets/base would
+    otherwise be picked up by every default-preset run (and make its result depend on it). Tests
+    of the shipped base use `shipped_base`; tests of base handling set VOICELAB_BASE_DIR."""
+    monkeypatch.setenv("VOICELAB_BASE_DIR", str(tmp_path_factory.mktemp("no-base")))
+
+
+@pytest.fixture
+def shipped_base(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """assets/base, the base voicelab ships (skip where it has not been shipped yet)."""
+    folder = REPO / "assets" / "base"
+    if not (folder / "base.safetensors").is_file():
+        pytest.skip(f"no shipped base in {folder}")
+    monkeypatch.setenv("VOICELAB_BASE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def speech_dir() -> Path:
     """../shared/fixtures/speech, or skip."""
