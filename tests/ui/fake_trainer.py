@@ -1,6 +1,7 @@
 """A stand-in trainer for the jobs tests: obeys the run-folder contract, trains nothing.
 
-Invoked as `python fake_trainer.py train --voice V --run R --preset P [--set k=v] [--resume auto]`
+Invoked as `python fake_trainer.py train --voice V --run R --preset P [--set k=v] [--resume auto]
+[--from X]`
 (the same argv voicelab.ui.jobs builds). It holds trainer.lock, writes status.json with a
 heartbeat, appends one metrics record per step, writes checkpoints/step-N.pt placeholders, obeys
 request.json (pause -> exit 3) and exits 1 with an `error:` line for `--set fail=1`.
@@ -40,6 +41,7 @@ p.add_argument("--run")
 p.add_argument("--preset")
 p.add_argument("--set", action="append", default=[])
 p.add_argument("--resume")
+p.add_argument("--from", dest="from_value")  # a new run's initial weights: ignored here
 a = p.parse_args()
 sets = dict(s.split("=", 1) for s in a.set)
 if sets.get("fail"):

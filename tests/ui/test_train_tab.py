@@ -163,12 +163,13 @@ class _Base:
 
 
 def test_new_run_says_which_base_it_starts_from(monkeypatch):
-    cfg = load_config("tiny")
-    monkeypatch.setattr(train_runs, "_bases", lambda: [_Base("base", "small", True)])
-    md = train_runs.start_point(cfg)
-    assert "pretrained base **base**" in md and "2.5 h of 1 speakers" in md
-    monkeypatch.setattr(train_runs, "_bases", lambda: [_Base("base", "small", False)])
-    md = train_runs.start_point(cfg)
+    from voicelab.ui import train_start
+
+    monkeypatch.setattr(train_start, "bases", lambda: [_Base("base", "small", True)])
+    md = train_start.start_line("tiny")
+    assert "pretrained base `base` (1 speakers, 2.5 h)**" in md
+    monkeypatch.setattr(train_start, "bases", lambda: [_Base("base", "small", False)])
+    md = train_start.start_line("tiny")
     assert "**from scratch**" in md and "preset `small`" in md and "pick that preset" in md
 
 

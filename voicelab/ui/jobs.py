@@ -1,7 +1,7 @@
 """Background training, controlled from the UI without ever training in the UI process.
 
-Start runs `[sys.executable, "-m", "voicelab", "train", --voice V, --run R, --preset P, --set ...]`
-with `subprocess.Popen` (no shell) in its own session, so Ctrl-C in the app's terminal does not
+Start runs `[sys.executable, "-m", "voicelab", "train", --voice V, --run R, --preset P, --set ...,
+--from BASE|none]` with `subprocess.Popen` (no shell) in its own session, so Ctrl-C in the app's terminal does not
 hit the trainer and the trainer's own signal handling (checkpoint on SIGINT / SIGTERM) stays in
 charge. The two sides talk only through the run folder (voicelab/training/runfiles.py):
 
@@ -69,14 +69,18 @@ def train_command(
     overrides: list[str] | tuple[str, ...] = (),
     resume: bool = False,
     prefix: list[str] | None = None,
+    from_value: str | None = None,
 ) -> list[str]:
-    """The argv of one trainer process. `prefix` replaces `python -m voicelab` (tests)."""
+    """The argv of one trainer process. `prefix` replaces `python -m voicelab` (tests);
+    `from_value` is `train --from` (a base's path, or "none" for scratch) of a new run."""
     cmd = list(prefix or [sys.executable, "-m", "voicelab"])
     cmd += ["train", "--voice", voice, "--run", run, "--preset", preset]
     for item in overrides:
         cmd += ["--set", item]
     if resume:
         cmd += ["--resume", "auto"]
+    if from_value is not None:
+        cmd += ["--from", from_value]
     return cmd
 
 
@@ -200,6 +204,7 @@ def start_training(
     overrides: list[str] | tuple[str, ...] = (),
     resume: bool = False,
     prefix: list[str] | None = None,
+    from_value: str | None = None,
 ) -> subprocess.Popen:
     """Start one trainer for `voice` (refused while another of its runs is training)."""
     validate_name(run, "run name")
@@ -217,7 +222,7 @@ def start_training(
         )
     run_dir.root.mkdir(parents=True, exist_ok=True)
     runfiles.clear_request(run_dir)  # a stale pause request would stop the new trainer at once
-    cmd = train_command(voice.name, run, preset, overrides, resume, prefix)
+    cmd = train_command(voice.name, run, preset, overrides, resume, prefix, from_value)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["VOICELAB_HOME"] = str(voice.root.parent)  # the trainer must see the same workspace
     # this checkout's voicelab, whatever the app's working directory was

@@ -7,8 +7,9 @@ train.log for the tail. Outputs that did not change are skipped (`gr.skip()`), s
 costs little and a sample being listened to is not reset.
 
 This module holds the layout and the event wiring (`build`); the handlers live in
-train_settings.py (the settings boxes, overrides, time estimate), train_runs.py (picking a run,
-its saved config, Start / Resume / Pause / Stop) and train_status.py (the poll and the plots).
+train_settings.py (the settings boxes, overrides, time estimate), train_start.py (what a new run
+starts from: the pretrained base or scratch, "Start from"), train_runs.py (picking a run, its
+saved config, Start / Resume / Pause / Stop) and train_status.py (the poll and the plots).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import gradio as gr
 
 from voicelab.config import list_presets
 from voicelab.ui.common import friendly, quiet
-from voicelab.ui.train_runs import attach, control, run_info, show_run, start
+from voicelab.ui.train_runs import attach, control, new_run_values, run_info, show_run, start
 from voicelab.ui.train_settings import (
     SETTING_TYPES,
     SETTINGS,
@@ -27,8 +28,8 @@ from voicelab.ui.train_settings import (
     device_info,
     estimate,
     preset_label,
-    preset_values,
 )
+from voicelab.ui.train_start import FROM_BASE, START_CHOICES, start_values
 from voicelab.ui.train_status import CKPT_HEADERS, POLL_FIELDS, poll, poll_plots
 
 POLL_S = 2.0  # status, progress, log
@@ -59,9 +60,16 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
                              info="the size of the model; each preset says what it is for")
         run = gr.Dropdown(label="Run", allow_custom_value=True, elem_id="train-run",
                           info="pick a run to watch or resume, or type a new name")
+        start_from = gr.Radio(START_CHOICES, value=FROM_BASE, label="Start from",
+                              elem_id="train-start-from",
+                              info="a new run: fine-tune the pretrained base that fits the preset "
+                                   "(fewer steps; a clear voice from a minute of speech), or "
+                                   "train from scratch (the line below says which it will be)")
     inputs = []
     with gr.Accordion("Key settings", open=False, elem_id="train-settings"):
-        vals = preset_values(default)
+        # built once: what a page opens with (a base shipped later shows after Start from or
+        # the preset is chosen again; the line below says so meanwhile)
+        vals = start_values(default, FROM_BASE)
         for i in range(0, len(SETTINGS), 4):
             with gr.Row():
                 for s, v in zip(SETTINGS[i:i + 4], vals[i:i + 4], strict=False):
@@ -85,7 +93,7 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
         resume_btn = gr.Button("Resume from newest checkpoint", elem_id="train-resume")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop", interactive=False)
     run_info_md = gr.Markdown(elem_id="train-run-info")
-    estimate_md = gr.Markdown(estimate(default, preset_values(default)), elem_id="train-estimate")
+    estimate_md = gr.Markdown(estimate(default, vals), elem_id="train-estimate")
     resume_md = gr.Markdown(elem_id="train-resume-info")
     message = gr.Markdown(elem_id="train-message")
     state_md = gr.Markdown(elem_id="train-state")
@@ -105,16 +113,27 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
 
     # .input, not .change: picking a run sets the picker to the run's own preset, and that must
     # not reset the boxes to the preset's defaults over the run's own values
-    preset.input(quiet(preset_values, len(inputs)), [preset], inputs, show_progress="hidden")
-    preset.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md],
-                  show_progress="hidden")
+    # a new run's boxes follow the preset and Start from (the fine-tune schedule from a base);
+    # an existing run's boxes keep its own values (new_run_values skips them)
+    preset.input(quiet(start_values, len(inputs)), [preset, start_from], inputs,
+                 show_progress="hidden")
+    start_from.input(quiet(new_run_values, len(inputs)), [voice_dd, run, preset, start_from],
+                     inputs, show_progress="hidden")
+
+    def on_info(name, r, p, c, *values):
+        return run_info(name, r, p, c, list(values))
+
     keys = [s.key for s in SETTINGS]
-    for box in [preset] + [inputs[keys.index(k)] for k in ("sovits_steps", "gpt_steps", "batch_size")]:
+    steps = [inputs[keys.index(k)] for k in ("sovits_steps", "gpt_steps", "batch_size")]
+    for box in [preset, start_from, *steps]:
+        box.change(quiet(on_info, 1), [voice_dd, run, preset, start_from, *inputs], [run_info_md],
+                   show_progress="hidden")
+    for box in [preset, *steps]:
         box.change(lambda p, *vals: estimate(p, list(vals)), [preset, *inputs], [estimate_md],
                    show_progress="hidden")
 
-    def on_start(name, r, p, *values):
-        return start(name, r, p, list(values), resume=False), {}
+    def on_start(name, r, p, c, *values):
+        return start(name, r, p, list(values), resume=False, start_from=c), {}
 
     def on_resume(name, r, p, *values):
         return start(name, r, p, list(values), resume=True), {}
@@ -123,7 +142,8 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
                      resume_info=resume_md, start=start_btn, pause=pause_btn, resume=resume_btn,
                      stop=stop_btn, message=message, last=last)
     assert set(poll_outs) == set(POLL_FIELDS), "every PollView field has its component"
-    start_btn.click(friendly(on_start, 2), [voice_dd, run, preset, *inputs], [message, last])
+    start_btn.click(friendly(on_start, 2), [voice_dd, run, preset, start_from, *inputs],
+                    [message, last])
     resume_btn.click(friendly(on_resume, 2), [voice_dd, run, preset, *inputs], [message, last])
     pause_btn.click(friendly(lambda n, r: control(n, r, "pause"), 1), [voice_dd, run], [message])
     stop_btn.click(friendly(lambda n, r: control(n, r, "stop"), 1), [voice_dd, run], [message])
@@ -145,4 +165,5 @@ def build(voice_dd: gr.Dropdown, tab: gr.Tab | None = None) -> None:
     # hidden progress: a spinner over the picker and the boxes would block them for a moment
     run.change(quiet(show_run, len(inputs) + 1), [voice_dd, run], [preset, *inputs],
                show_progress="hidden")
-    run.change(quiet(run_info, 1), [voice_dd, run, preset], [run_info_md], show_progress="hidden")
+    run.change(quiet(on_info, 1), [voice_dd, run, preset, start_from, *inputs], [run_info_md],
+               show_progress="hidden")

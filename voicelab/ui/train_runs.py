@@ -1,8 +1,10 @@
-"""Train tab, the runs: picking a run, its saved config, what a new run starts from, and
-what Start and Resume will train (`start`, `resume_plan`), plus Pause / Stop requests.
+"""Train tab, the runs: picking a run, its saved config, what it started from, and what
+Start and Resume will train (`start`, `resume_plan`), plus Pause / Stop requests.
 
-A resume takes the run's own config.json, never what the Preset picker happens to show;
-the boxes only add deliberate changes on top (see `resume_plan`).
+A new run starts from the matching pretrained base (a fine-tune, the preset's [finetune]
+schedule) or from scratch, as "Start from" says (train_start.py). A resume takes the run's own
+config.json, never what the Preset picker or Start from happen to show; the boxes only add
+deliberate changes on top (see `resume_plan`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from voicelab.training import runfiles
 from voicelab.ui import jobs
 from voicelab.ui.common import stamp, voice_or_error
 from voicelab.ui.train_settings import SETTINGS, default_preset, overrides, toml_value, typed_values
+from voicelab.ui.train_start import FROM_BASE, SCRATCH, plan, start_line, start_values
 from voicelab.workspace import RunDir, Voice
 
 
@@ -26,9 +29,10 @@ from voicelab.workspace import RunDir, Voice
 class RunConfig:
     """A run's own settings, read from runs/<run>/config.json (written by the trainer).
 
-    `preset` + `overrides` rebuild `cfg` exactly through `load_config`, also when the preset
-    file changed since the run began (every difference is an override), so a resume never
-    depends on what the Preset picker or the settings boxes happen to show.
+    `preset` + `overrides` rebuild `cfg` exactly through `load_config` (with finetune=True for
+    a run that started from pretrained weights, as the trainer's resume does), also when the
+    preset file changed since the run began (every difference is an override), so a resume
+    never depends on what the Preset picker or the settings boxes happen to show.
     """
 
     cfg: Config
@@ -58,7 +62,10 @@ def run_config(run_dir: Path) -> RunConfig | None:
             "start a new run"
         ) from None
     preset = cfg.preset if cfg.preset in list_presets() else default_preset()
-    base, own = config_to_dict(load_config(preset)), config_to_dict(cfg)
+    # a fine-tuned run resumes on the preset's fine-tune schedule (commands/train.py): count
+    # the differences from that, or a value set back to the plain preset's would be lost
+    base = config_to_dict(load_config(preset, finetune=cfg.train.finetuned))
+    own = config_to_dict(cfg)
     out = []
     for section, values in own.items():
         if not isinstance(values, dict):
@@ -74,11 +81,13 @@ def new_run_name(voice: Voice) -> str:
 
 
 def start(voice_name: str, run: str, preset: str, values: list[Any], resume: bool = False,
-          prefix: list[str] | None = None) -> str:
+          prefix: list[str] | None = None, start_from: str = FROM_BASE) -> str:
     """Start (or resume) training of `run` in a separate process. Returns a status line.
 
-    A new run takes the Preset picker and the settings boxes. A resume takes the run's own
-    config.json (see `resume_plan`): only deliberate changes in the boxes are applied on top.
+    A new run takes the Preset picker, Start from (`train_start.plan`: the matching base with
+    the fine-tune schedule, or scratch) and the settings boxes, counted from that schedule. A
+    resume takes the run's own config.json (see `resume_plan`): only deliberate changes in the
+    boxes are applied on top.
     """
     v = voice_or_error(voice_name)
     if not run:
@@ -98,10 +107,17 @@ def start(voice_name: str, run: str, preset: str, values: list[Any], resume: boo
             ov, notes = resume_plan(rc, preset, values, newest)
             proc = jobs.start_training(v, run, rc.preset, ov, resume=True, prefix=prefix)
             return f"resuming run `{run}` (process {proc.pid}) from {newest.path.name}. " + " ".join(notes)
-    ov = overrides(preset, values)
-    proc = jobs.start_training(v, run, preset, ov, resume=resume, prefix=prefix)
-    verb = "resuming" if resume else "started"
-    return f"{verb} run `{run}` (process {proc.pid}) with preset `{preset}`" + (
+    if resume:  # a checkpoint without config.json: the trainer's own resume decides
+        ov = overrides(preset, values)
+        proc = jobs.start_training(v, run, preset, ov, resume=True, prefix=prefix)
+        return f"resuming run `{run}` (process {proc.pid}) with preset `{preset}`" + (
+            f", changed: {', '.join(ov)}" if ov else "")  # fmt: skip
+    p = plan(preset, start_from)
+    ov = overrides(preset, values, finetune=p.finetune)
+    proc = jobs.start_training(v, run, preset, ov, prefix=prefix, from_value=p.from_value)
+    where = (f"from the pretrained base `{p.base.name}` (fine-tune schedule)" if p.finetune
+             else "from scratch")  # fmt: skip
+    return f"started run `{run}` (process {proc.pid}) with preset `{preset}`, {where}" + (
         f", changed: {', '.join(ov)}" if ov else ""
     )
 
@@ -182,49 +198,6 @@ def resume_plan(rc: RunConfig, preset_shown: str, values: list[Any], newest) -> 
     return ov, notes
 
 
-_bases_cache: dict[tuple, list] = {}
-
-
-def _bases() -> list:  # -> list[base.BaseInfo]
-    """The shipped bases, read again only when the folder's files change (hashing is costly)."""
-    from voicelab import base
-
-    folder = base.base_dir()
-    files = sorted(folder.glob("*")) if folder.is_dir() else []
-    key = (str(folder), *((p.name, p.stat().st_size, p.stat().st_mtime) for p in files))
-    if key not in _bases_cache:
-        _bases_cache.clear()
-        _bases_cache[key] = base.find_bases(folder)
-    return _bases_cache[key]
-
-
-SCRATCH = (
-    "It learns what speech sounds like only from this voice's own slices, so expect mumbling "
-    "and noise for a long time and a rough voice at best; a pretrained base "
-    "(docs/pretraining.md) gives a clear voice from a minute or two of speech."
-)
-
-
-def start_point(cfg: Config) -> str:
-    """Markdown: what a new run with `cfg` starts from (the matching shipped base, or scratch)."""
-    from voicelab import base
-
-    bases = sorted(_bases(), key=lambda b: (b.name != base.DEFAULT_NAME, b.name))
-    match = next((b for b in bases if not b.mismatch(cfg)), None)
-    if match is not None:
-        c = match.meta.get("corpus") or {}
-        made = f"{c.get('hours', 0):.1f} h of {len(c.get('speakers') or {})} speakers" if c else ""
-        return (f"A new run starts from the pretrained base **{match.name}**"
-                f"{' (' + made + ')' if made else ''}: it already knows how speech sounds, and "
-                "learns your voice on top.")
-    if bases:
-        why = (f"the base {bases[0].name} was made with preset `{bases[0].meta.get('preset')}`, "
-               f"not `{cfg.preset}`: pick that preset to start from it")
-    else:
-        why = f"there is no pretrained base in `{base.base_dir()}`"
-    return f"A new run starts **from scratch** ({why}). {SCRATCH}"
-
-
 def run_start_point(run_dir: Path) -> str | None:
     """What an existing run started from, read from its train.log (None before it logged)."""
     log = Path(run_dir) / runfiles.LOG
@@ -240,8 +213,10 @@ def run_start_point(run_dir: Path) -> str | None:
     return f"It started **from scratch**. {SCRATCH}"
 
 
-def run_info(voice_name: str | None, run: str | None, preset: str) -> str:
-    """Markdown about the picked run: its preset and start point, or what a new run would be."""
+def run_info(voice_name: str | None, run: str | None, preset: str, start_from: str = FROM_BASE,
+             values: list[Any] | None = None) -> str:
+    """Markdown about the picked run: its preset and start point, or what a new run would be
+    (train_start.start_line: the base or scratch, the steps of the boxes `values`, the time)."""
     try:
         v = voice_or_error(voice_name)
         run_dir = v.run_dir(run or "")
@@ -250,10 +225,10 @@ def run_info(voice_name: str | None, run: str | None, preset: str) -> str:
     rc = run_config(run_dir)
     if rc is None:
         try:
-            cfg = load_config(preset)
-        except ConfigError:
+            line = start_line(preset, start_from, values)
+        except VoicelabError:  # (a ConfigError too: a preset file that does not load)
             return ""
-        return f"New run `{run}`: it starts with the preset and settings shown here. " + start_point(cfg)
+        return f"New run `{run}`: it starts with the preset and settings shown here. " + line
     gone = " (that preset file is gone: the values are the run's own)" if rc.preset_gone else ""
     return (f"Run `{run}` was started with preset **{rc.cfg.preset}**{gone}; the settings below "
             "are its own. Resume keeps them; change the step counts to train longer. "
@@ -276,6 +251,19 @@ def show_run(voice_name: str | None, run: str | None) -> tuple:
     if rc is None:
         return tuple([gr.skip()] * n)
     return (rc.preset, *rc.values)
+
+
+def new_run_values(voice_name: str | None, run: str | None, preset: str, start_from: str) -> tuple:
+    """The settings boxes after "Start from" changed: a new run's schedule for it
+    (train_start.start_values); a picked run that has its own settings keeps showing them
+    (Start from is for new runs, and Resume applies what differs from the run's values)."""
+    try:
+        saved = (voice_or_error(voice_name).run_dir(run or "") / runfiles.CONFIG).is_file()
+    except VoicelabError:
+        saved = False
+    if saved:
+        return tuple([gr.skip()] * len(SETTINGS))
+    return tuple(start_values(preset, start_from))
 
 
 def control(voice_name: str, run: str, action: Literal["pause", "stop"]) -> str:

@@ -45,9 +45,10 @@ SETTINGS = (
 SETTING_TYPES = get_type_hints(TrainConfig)
 
 
-def preset_values(preset: str) -> list[Any]:
-    """The preset's value of every SETTINGS entry, in order."""
-    cfg = load_config(preset)
+def preset_values(preset: str, finetune: bool = False) -> list[Any]:
+    """The preset's value of every SETTINGS entry, in order; with finetune, its schedule for a
+    run that starts from pretrained weights (load_config(finetune=True))."""
+    cfg = load_config(preset, finetune=finetune)
     return [getattr(getattr(cfg, s.section), s.key) for s in SETTINGS]
 
 
@@ -94,14 +95,15 @@ def typed_values(values: list[Any]) -> list[Any]:
     return out
 
 
-def overrides(preset: str, values: list[Any]) -> list[str]:
-    """`section.key=value` for each setting that differs from the preset (validated here)."""
-    base = preset_values(preset)
+def overrides(preset: str, values: list[Any], finetune: bool = False) -> list[str]:
+    """`section.key=value` for each setting that differs from the preset (its fine-tune schedule
+    with finetune, which is what the trainer starts from then), validated here."""
+    base = preset_values(preset, finetune)
     out = []
     for s, v, b in zip(SETTINGS, typed_values(values), base, strict=True):
         if v != b:
             out.append(f"{s.section}.{s.key}={toml_value(v)}")
-    load_config(preset, out)  # every problem reported at once, before anything starts
+    load_config(preset, out, finetune=finetune)  # every problem at once, before anything starts
     return out
 
 
@@ -124,28 +126,51 @@ def device_info() -> str:
 BENCH_TRAIN = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "results" / "train.json"
 
 
-def estimate(preset: str, values: list[Any]) -> str:
-    """Markdown: how long training with these settings takes, from the measured seconds per
-    step of benchmarks/results/train.json (scaled by batch size), or nothing when not measured."""
+@dataclass(frozen=True)
+class Estimate:
+    """How long the steps in the boxes take, from benchmarks/results/train.json."""
+
+    seconds: float
+    steps: tuple[int, int]  # stage 1, stage 2
+    per_step: list[str]  # "0.35 s per stage 1 step", ...
+    where: str  # the measured machine: "2-core Intel(R) Xeon(R) Processor" or a GPU's name
+
+    @property
+    def duration(self) -> str:
+        return fmt_duration(self.seconds)
+
+
+def estimate_time(preset: str, values: list[Any]) -> Estimate | None:
+    """The measured seconds per step of benchmarks/results/train.json (scaled by batch size)
+    times the steps in `values`, or None when the preset was not measured."""
     try:
         bench = json.loads(BENCH_TRAIN.read_text(encoding="utf-8"))
         measured = bench["results"][preset]
     except (OSError, ValueError, KeyError, TypeError):
-        return ""
+        return None
     try:
         v = dict(zip((s.key for s in SETTINGS), typed_values(values), strict=True))
     except VoicelabError:
-        return ""
+        return None
     total, parts = 0.0, []
     for stage, key, label in (("sovits", "sovits_steps", "stage 1"), ("gpt", "gpt_steps", "stage 2")):
         m = measured.get(stage) or {}
         if not isinstance(m.get("s_per_step"), (int, float)):
-            return ""
+            return None
         per = m["s_per_step"] * max(1, int(v["batch_size"])) / max(1, int(measured.get("batch_size") or 1))
         total += per * int(v[key])
         parts.append(f"{per:.2g} s per {label} step")
     mach = bench.get("machine") or {}
     where = f"{mach.get('cores', '?')}-core {mach.get('cpu', 'CPU')}" if not mach.get("gpu") else str(mach["gpu"])
-    return (f"Estimated time: **about {fmt_duration(total)}** for {int(v['sovits_steps'])} + "
-            f"{int(v['gpt_steps'])} steps ({', '.join(parts)}, measured on a quiet {where}; a "
-            "busy machine takes longer, and the progress bar shows the real pace once it runs).")
+    return Estimate(total, (int(v["sovits_steps"]), int(v["gpt_steps"])), parts, where)
+
+
+def estimate(preset: str, values: list[Any]) -> str:
+    """Markdown: how long training with these settings takes (estimate_time), or nothing when
+    not measured."""
+    e = estimate_time(preset, values)
+    if e is None:
+        return ""
+    return (f"Estimated time: **about {e.duration}** for {e.steps[0]} + {e.steps[1]} steps "
+            f"({', '.join(e.per_step)}, measured on a quiet {e.where}; a busy machine takes "
+            "longer, and the progress bar shows the real pace once it runs).")
