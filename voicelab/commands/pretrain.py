@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train both stages on a corpus built by `python -m voicelab corpus` (many "
         "speakers), resumable with --resume auto like any run; then --ship the run as the base "
         "that few-shot training starts from (fp16 safetensors + JSON + model card, at most "
-        "150 MB). The recipe: docs/pretraining.md.",
+        "50 MB with its model card). The recipe: docs/pretraining.md.",
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--corpus", type=Path, metavar="DIR",
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--out", type=Path, default=None,
                    help="folder for the base (default assets/base, or $VOICELAB_BASE_DIR)")
     s.add_argument("--max-mb", type=float, default=None,
-                   help="size cap of weights + JSON in MB (default 150)")
+                   help="size cap of weights + JSON + model card in MB (default 50)")
     s.add_argument("--force", action="store_true", help="replace a base of the same name")
     s.add_argument("--licence", default=None, help="the licence you give the weights (model card)")
     s.add_argument("--allow-unverified-licence", action="store_true",
