@@ -352,13 +352,18 @@ def bench_voice(voice: str, args: argparse.Namespace, shared: dict) -> dict:
               "heldout_sentences": n_held, "eval_sentences": ctx["n_heldout"],
               "other_fixture_voices": other_voices, "runs": {}}  # fmt: skip
     plan = [("default", None)] + ([] if args.no_scratch else [("scratch", "none")])
+    if args.only:
+        plan = [p for p in plan if p[0] == args.only]
+    earlier = shared["merge"].get(voice, {}).get("runs", {})
+    plan = [p for p in plan if p[0] not in earlier]  # taken from --merge instead
+    result["runs"].update(earlier)
     for run_name, from_value in plan:
         try:
             result["runs"][run_name] = train_eval(voice, run_name, from_value, ctx)
         except SystemExit as e:  # one failed run must not lose the others: reported, non-zero exit
             say(f"{voice}: {run_name} FAILED: {e}")
             result["runs"][run_name] = {"run": run_name, "error": str(e)}
-    d = result["runs"]["default"]
+    d = result["runs"].get("default", {})
     result["passed"] = bool(d.get("passed"))
     return result
 
@@ -377,6 +382,11 @@ def main() -> int:
                     help=f"one voice, {' '.join(QUICK_SETS)}, {QUICK_SENTENCES} eval sentences: "
                     "checks the procedure only")  # fmt: skip
     ap.add_argument("--no-scratch", action="store_true", help="skip the --from none comparison runs")
+    ap.add_argument("--only", choices=("default", "scratch"),
+                    help="run only the default (fine-tune) or only the from-scratch runs")
+    ap.add_argument("--merge", metavar="JSON",
+                    help="an earlier results .json of this benchmark: its runs of each voice are "
+                    "kept and not run again (e.g. the from-scratch rows measured earlier)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to features and train (repeatable); the acceptance run uses none")
     ap.add_argument("--base", metavar="DIR", help="the base folder (VOICELAB_BASE_DIR; default assets/base)")
@@ -404,7 +414,8 @@ def main() -> int:
     say(f"bench_base: voices {', '.join(voices)}; base folder {base_folder} "
         f"({'has' if any(base_folder.glob('*.safetensors')) else 'no'} .safetensors); corpus "
         f"{corpus or '-'} ({len(speakers)} speakers; {corpus_note}); work {work}")  # fmt: skip
-    shared = {"env": env, "log": work / "commands.log", "overrides": [x for s in sets for x in ("--set", s)],
+    merge = json.loads(Path(args.merge).read_text())["voices"] if args.merge else {}
+    shared = {"merge": merge, "env": env, "log": work / "commands.log", "overrides": [x for s in sets for x in ("--set", s)],
               "quick": args.quick, "corpus": corpus, "corpus_speakers": speakers}  # fmt: skip
     name = f"{args.name}_quick" if args.quick else args.name
     result = {"machine": machine_info(), "quick": args.quick, "argv": sys.argv[1:], "overrides": sets,
