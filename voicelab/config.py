@@ -252,6 +252,11 @@ class TrainConfig:
     kl_balance_alpha: float = 1.0  # 1.0 = plain average of KL terms
     ema_decay: float = 0.999  # 0 disables EMA
     early_stop_patience: int = 0  # evals without improvement before stopping; 0 = off
+    # at the end of a stage (its last step, or an early stop) go back to the weights of its best
+    # validated checkpoint when that is an earlier one: on a minute of speech the validation loss
+    # is lowest after ~100 steps and the early stop comes later (it must see the rise). Needs a
+    # checkpoint at each evaluation (save_every = eval_every) to be exact
+    keep_best: bool = False
     # loss weights
     c_mel: float = 45.0
     c_kl: float = 1.0

@@ -273,6 +273,8 @@ class Trainer:
             self._log(stage, st)
         if self.stage_step % t.eval_every == 0 or end:
             self._evaluate(stage, st)
+        if t.keep_best and (end or st.stopped_early):
+            self._back_to_best(stage, st)  # before the stage's last checkpoint, which holds it
         minutes = (time.time() - self._last_save_time) / 60.0
         timed = self.is_main and t.save_every_minutes > 0 and minutes >= t.save_every_minutes
         if self.stage_step % t.save_every == 0 or timed or end or st.stopped_early:
@@ -342,6 +344,29 @@ class Trainer:
                                    self.device, self.amp_dtype)  # fmt: skip
         if loss is not None:
             self.notice = val.report(loss, st, self.progress, self.rep) or self.notice
+
+    def _back_to_best(self, stage: str, st: StageState) -> None:
+        """The stage ends: its model and EMA go back to the stage's best validated checkpoint
+        when that is earlier than now (train.keep_best). The stage's last checkpoint is written
+        right after, so a resume continues from the same weights."""
+        dd.barrier()  # best.json is written by rank 0 at its saves
+        best = ck.read_best(self.run_dir.checkpoints)
+        if best is None or best.get("stage") != stage or best["step"] >= self.global_step:
+            return
+        if st.last_val is not None and st.last_val <= best["val_loss"]:
+            return  # this step's evaluation (not saved yet) is the best
+        path = self.run_dir.checkpoints / best["file"]
+        try:
+            state = ck.load_checkpoint(path)
+        except ck.CheckpointError as e:  # kept as it is: the last weights are still a model
+            self.rep.warn(f"[{stage}] could not go back to the best checkpoint {path.name}: {e}")
+            return
+        model = self._models()[stage]
+        model.load_state_dict(state[ck.K_MODELS][stage])
+        updates = int(state[ck.K_EXTRA].get("ema_updates", {}).get(stage, 0))
+        self.emas[stage].load_weights(state[ck.K_EMA][stage], updates)
+        self.rep.log(f"[{stage}] back to the weights of step {best['step']} (best validation "
+                     f"loss {best['val_loss']:.4f}) for the rest of the run")  # fmt: skip
 
     def _save(self, val_loss: float | None) -> None:
         """Checkpoint (rank 0), then an audio sample with the EMA weights."""
