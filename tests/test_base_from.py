@@ -101,3 +101,19 @@ def test_ship_refuses_a_base_whose_card_breaks_the_cap(pretrained, tmp_path):
         ship_base(pretrained["run"], out=tmp_path / "b", max_mb=cap, allow_unverified_licence=True,
                   force=True)  # fmt: skip
     assert not (tmp_path / "b").exists()
+
+
+def test_a_resumed_fine_tune_keeps_its_fine_tune_schedule(shipped, tmp_path):
+    """`train --resume auto` of a run that started from a base rebuilds the [finetune] config
+    (train.finetuned in its config.json), not the preset's from-scratch one."""
+    voice = new_voice(tmp_path / "ws", "me")
+    sets = [a for s in FAST for a in ("--set", s)]
+    common = ["train", "--voice", "me", "--preset", "tiny", "--run", "ft", "--no-tensorboard",
+              "--gpt-steps", "0", *sets]  # fmt: skip
+    st = B.base_paths(shipped)[0]
+    assert cli(tmp_path / "ws", *common, "--from", str(st), "--sovits-steps", "1") == 0
+    cfg = json.loads(voice.run("ft").config.read_text())
+    assert cfg["train"]["finetuned"] is True
+    assert cli(tmp_path / "ws", *common, "--resume", "auto", "--sovits-steps", "2") == 0
+    cfg = json.loads(voice.run("ft").config.read_text())
+    assert cfg["train"]["finetuned"] is True and cfg["train"]["sovits_steps"] == 2
