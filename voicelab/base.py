@@ -291,7 +291,11 @@ def render_card(meta: dict[str, Any], manifest: dict[str, Any] | None) -> str:
     commit = (meta["source"].get("commit") or "unknown")[:10]
     losses = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(meta["metrics"].items()))
     vals = ", ".join(f"{k} {_fmt(v)}" for k, v in meta["validation"].items())
-    disc = "included" if meta["with_discriminators"] else "left out (size cap)"
+    if meta["config"]["model"].get("acoustic") == "world":
+        disc = "not used (the world path has none)"
+    else:
+        disc = "included" if meta["with_discriminators"] else "left out (size cap)"
+    sets = "".join(f" --set {x}" for x in t.get("settings") or [])
     lic = meta["licence"]
     if lic["checked_shippable"]:
         lic_text = ("Every source was checked as shippable by the corpus builder; the weights "
@@ -306,11 +310,11 @@ def render_card(meta: dict[str, Any], manifest: dict[str, Any] | None) -> str:
         "## Training", "",
         f"- Preset `{meta.get('preset')}` (hidden {m['hidden']}, GPT {m['gpt_layers']} x "
         f"{m['gpt_hidden']}): `python -m voicelab pretrain --corpus "
-        f"{meta['corpus'].get('corpus')} --preset {meta.get('preset')}`",
+        f"{meta['corpus'].get('corpus')} --preset {meta.get('preset')}{sets}`",
         f"- Steps: SoVITS {st['sovits']}, GPT {st['gpt']} (batch {tr['batch_size']} x "
         f"grad_accum {tr['grad_accum']})",
-        f"- Hardware and wall-clock hours: {t.get('device') or 'unknown'}, "
-        f"{_fmt(t.get('hours'), 2)} h",
+        f"- Hardware and wall-clock hours: {t.get('device') or 'unknown'}"
+        + (f" ({t['machine']})" if t.get("machine") else "") + f", {_fmt(t.get('hours'), 2)} h",
         f"- voicelab {meta['voicelab_version']}, commit {commit}, {meta['source']['checkpoint']}",
         f"- Weights: fp16 EMA of SoVITS and GPT, discriminators {disc}; "
         f"{meta['bytes'] / 1e6:.1f} MB",

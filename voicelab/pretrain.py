@@ -351,6 +351,25 @@ def _device_of(run_dir: Path) -> str | None:
     return f"{found[-1][0]} x{found[-1][1]}" if found else None
 
 
+def _recipe(cfg: dict[str, Any]) -> list[str]:
+    """The `--set KEY=VALUE` a run used on top of its preset (how to train this base again)."""
+    from voicelab.config import ConfigError, _flatten, config_to_dict, load_config
+
+    try:
+        preset = config_to_dict(load_config(str(cfg.get("preset"))))
+    except ConfigError:
+        return []
+    own, ref = _flatten(cfg, ""), _flatten(preset, "")
+    return [f"{k[1:]}={json.dumps(v)}" for k, v in sorted(own.items())
+            if k != ".preset" and ref.get(k, v) != v]  # fmt: skip
+
+
+def _machine() -> str:
+    from voicelab.eval.machine import cpu_model, usable_cores
+
+    return f"{cpu_model()}, {usable_cores()} cores"
+
+
 def _eval_summaries(paths: list[Path]) -> dict[str, dict[str, Any]]:
     """{voice: summary} from eval.json files (or their folders) of `python -m voicelab eval`."""
     out = {}
@@ -398,7 +417,8 @@ def _base_meta(state: dict[str, Any], ckpt: Path, run_dir: Path, info: dict[str,
         "source": {"run_dir": str(run_dir), "checkpoint": ckpt.name,
                    "trained_with": state.get(ck.K_VERSION), "commit": git_commit().get("commit")},
         "corpus": {k: info.get(k) for k in CORPUS_KEYS},
-        "training": {"hours": _training_hours(run_dir), "device": _device_of(run_dir)},
+        "training": {"hours": _training_hours(run_dir), "device": _device_of(run_dir),
+                     "machine": _machine(), "settings": _recipe(cfg)},
         "metrics": {**_last_losses(run_dir, int(state[ck.K_STEP])),
                     **{k: v for k, v in metrics.items() if k.startswith(("loss/", "acc/"))}},
         "validation": {n: v for n, v in best.items() if isinstance(v, float) and math.isfinite(v)},

@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         st = r.meta["steps"]
         print(f"shipped {r.weights} ({r.total_bytes / 1e6:.1f} MB with its JSON; SoVITS "
               f"{st['sovits']} + GPT {st['gpt']} steps; discriminators "
-              f"{'included' if r.with_disc else 'left out'}); model card {r.card}")  # fmt: skip
+              f"{'included' if r.with_disc else 'left out' if r.meta['config']['model'].get('acoustic') != 'world' else 'not used'}); "
+              f"model card {r.card}")  # fmt: skip
         return 0
     cfg = load_config(args.preset, overrides_from_args(args))
     return pretrain(
