@@ -40,6 +40,7 @@ from voicelab.errors import ConfigError, VoicelabError, WorkspaceError
 from voicelab.fileio import write_bytes_atomic
 from voicelab.text import symbols
 from voicelab.training import checkpoint as ck
+from voicelab.training import runfiles
 from voicelab.workspace import Voice, get_voice, validate_name
 
 BUNDLE_FORMAT = "voicelab-bundle"
@@ -154,7 +155,11 @@ def export_run(
         )
     state = point.state
     step, stage = int(state[ck.K_STEP]), str(state.get(ck.K_STAGE))
-    if stage != "gpt" and not allow_untrained_gpt:
+    finished = (runfiles.read_status(run_dir) or {}).get("state") == "finished"
+    from_weights = bool((state.get(ck.K_CONFIG) or {}).get("train", {}).get("finetuned"))
+    # a fine-tune that finished without stage 2 (train.gpt_steps = 0) speaks with the GPT of the
+    # weights it started from: trained, so nothing to refuse
+    if stage != "gpt" and not allow_untrained_gpt and not (from_weights and finished):
         raise BundleError(
             f"the newest checkpoint of run {run!r} ({point.path.name}) is from the {stage!r} stage: "
             "the GPT that reads text has not been trained yet. Let training reach stage 2 "

@@ -78,14 +78,16 @@ def test_default_run_fine_tunes_the_matching_base(tmp_home, bases):
     tuned = load_config(preset, finetune=True)
     vals = train_start.start_values(preset, FROM_BASE)
     assert vals == train_settings.preset_values(preset, finetune=True)  # the boxes: its schedule
-    assert vals[KEYS.index("sovits_steps")] == tuned.train.sovits_steps == 500
+    n_s, n_g = tuned.train.sovits_steps, tuned.train.gpt_steps
+    assert vals[KEYS.index("sovits_steps")] == n_s < load_config(preset).train.sovits_steps
     line = train_start.start_line(preset, FROM_BASE, vals)
     assert ("Starts from **the pretrained English base `base` (10 speakers, 1.9 h, SoVITS 40000 "
-            "+ GPT 8000 steps)**: fine-tunes **500 + 150 steps**") in line
-    # 500 x 1.0 s + 150 x 0.2 s, from the benchmark (batch 8 as measured)
-    assert "about 8 min 50 s (measured on a quiet 2-core Test CPU)" in line
-    assert "text_encoder frozen" in line and "from scratch" not in line
-    assert "500 + 150 steps" in train_settings.estimate(preset, vals)
+            f"+ GPT 8000 steps)**: fine-tunes **{n_s} + {n_g} steps**") in line
+    # n_s x 1.0 s + n_g x 0.2 s, from the benchmark (batch 8 as measured)
+    assert "(measured on a quiet 2-core Test CPU)" in line and "from scratch" not in line
+    # the acoustic model kept as pretrained (0 steps) is said, as are frozen modules otherwise
+    assert ("stays as pretrained" in line) if n_s == 0 else ("frozen" in line)
+    assert f"{n_s} + {n_g} steps" in train_settings.estimate(preset, vals)
     v = _voice_with_slices("fb")
     assert "New run `r1`" in train_runs.run_info("fb", "r1", preset, FROM_BASE, vals)
     msg = train_runs.start("fb", "r1", preset, vals, prefix=NOOP)
@@ -95,7 +97,8 @@ def test_default_run_fine_tunes_the_matching_base(tmp_home, bases):
     assert "from the pretrained base `base`" in msg
     # a box changed on purpose is counted from the fine-tune schedule, and still wins
     vals[KEYS.index("sovits_steps")] = 800.0
-    assert "**800 + 150 steps**" in train_start.start_line(preset, FROM_BASE, vals)
+    line = train_start.start_line(preset, FROM_BASE, vals)
+    assert f"**800 + {n_g} steps**" in line and "learns your voice on top" in line
     train_runs.start("fb", "r2", preset, vals, prefix=NOOP)
     assert _sets(_command(v.run_dir("r2"))) == {"train.sovits_steps": "800"}
 
@@ -153,7 +156,8 @@ def test_a_fine_tuned_run_resumes_with_its_own_settings(tmp_home, bases):
                       finetune=True)  # fmt: skip
     save_config_json(cfg, run_dir / runfiles.CONFIG)
     rc = train_runs.run_config(run_dir)
-    assert rc.cfg.train.finetuned and rc.values[KEYS.index("sovits_steps")] == 500
+    tuned = load_config("cpu", finetune=True).train.sovits_steps
+    assert rc.cfg.train.finetuned and rc.values[KEYS.index("sovits_steps")] == tuned
     rebuilt = load_config(rc.preset, rc.overrides, finetune=True)
     assert config_to_dict(rebuilt) == config_to_dict(cfg)
     kept = train_runs.new_run_values("rf", "r1", "cpu", FROM_SCRATCH)
@@ -166,7 +170,7 @@ def test_a_fine_tuned_run_resumes_with_its_own_settings(tmp_home, bases):
     assert "--from" not in argv and argv[argv.index("--resume") + 1] == "auto"
     sets = [f"{k}={x}" for k, x in _sets(argv).items()]
     assert config_to_dict(load_config("cpu", sets, finetune=True)) == config_to_dict(cfg)
-    assert "steps 13 to 500" in msg
+    assert "from step-00000012.pt" in msg and "keeps its own preset `cpu`" in msg
 
 
 def test_the_trainer_builds_the_schedule_the_tab_showed(tmp_home, bases, monkeypatch):

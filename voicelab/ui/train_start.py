@@ -131,11 +131,22 @@ def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = 
     values = own if values is None else list(values)
     if p.finetune:
         frozen = load_config(preset, finetune=True).train.freeze
+        try:
+            acoustic = int(dict(zip((s.key for s in SETTINGS), typed_values(values),
+                                    strict=True))["sovits_steps"])  # fmt: skip
+        except (VoicelabError, TypeError, ValueError, KeyError):
+            acoustic = 1
+        if acoustic == 0:
+            how = ("It already speaks, in your voice's timbre and pitch taken from your slices "
+                   "(a pretrained speaker encoder); the fine-tune adapts its phrasing to yours. "
+                   "The acoustic model stays as pretrained: adapting it to a one-minute take "
+                   "made speech less clear (set SoVITS steps above 0 for clean studio audio).")
+        else:
+            how = ("It already speaks; the fine-tune learns your voice on top at lower "
+                   "learning rates" + (f" with {', '.join(frozen)} frozen" if frozen else "")
+                   + ", so a minute or two of speech is enough.")  # fmt: skip
         text = (f"Starts from **{describe_base(p.base)}**: fine-tunes "
-                f"{_steps_and_time(preset, values)}. It already speaks; the fine-tune learns your "
-                "voice on top at lower learning rates"
-                + (f" with {', '.join(frozen)} frozen" if frozen else "")
-                + ", so a minute or two of speech is enough.")  # fmt: skip
+                f"{_steps_and_time(preset, values)}. {how}")
     else:
         text = f"Starts **from scratch** ({p.why}): trains {_steps_and_time(preset, values)}. {SCRATCH}"
     try:
