@@ -117,3 +117,22 @@ def test_a_resumed_fine_tune_keeps_its_fine_tune_schedule(shipped, tmp_path):
     assert cli(tmp_path / "ws", *common, "--resume", "auto", "--sovits-steps", "2") == 0
     cfg = json.loads(voice.run("ft").config.read_text())
     assert cfg["train"]["finetuned"] is True and cfg["train"]["sovits_steps"] == 2
+
+
+def test_a_finished_fine_tune_without_stage_2_exports_with_the_bases_gpt(shipped, tmp_path):
+    """gpt_steps = 0 from a base: the GPT is the base's (trained), so export does not refuse;
+    the same run from scratch has an untrained GPT and is refused."""
+    voice = new_voice(tmp_path / "ws", "me")
+    sets = [a for s in FAST for a in ("--set", s)]
+    common = ["train", "--voice", "me", "--preset", "tiny", "--no-tensorboard", "--gpt-steps",
+              "0", "--sovits-steps", "1", *sets]  # fmt: skip
+    st = B.base_paths(shipped)[0]
+    assert cli(tmp_path / "ws", *common, "--run", "ft", "--from", str(st)) == 0
+    assert cli(tmp_path / "ws", *common, "--run", "sc", "--from", "none") == 0
+    out = tmp_path / "ft.safetensors"
+    assert cli(tmp_path / "ws", "export", "--voice", "me", "--run", "ft", "-o", str(out)) == 0
+    assert out.is_file()
+    assert cli(tmp_path / "ws", "export", "--voice", "me", "--run", "sc", "-o",
+               str(tmp_path / "sc.safetensors")) == EXIT_ERROR  # fmt: skip
+    assert not (tmp_path / "sc.safetensors").exists()
+    assert voice.run("ft").config.is_file()
