@@ -47,7 +47,8 @@ def test_the_model_card_names_sources_licences_and_measured_quality(shipped_base
 
 def test_a_default_run_fine_tunes_from_the_shipped_base(shipped_base, tmp_path):
     """`train` with no --from starts from the base with the preset's fine-tune schedule, and
-    the base already predicts speech: its first losses are far below a from-scratch start's."""
+    the base already knows English phone durations: its first duration loss is a fraction of a
+    from-scratch start's (a voice's timbre it has not heard is another matter)."""
     home = tmp_path / "ws"
     new_voice(home, "mini")
     steps = ["--sovits-steps", "3", "--gpt-steps", "1"]
@@ -64,14 +65,14 @@ def test_a_default_run_fine_tunes_from_the_shipped_base(shipped_base, tmp_path):
     assert str(shipped_base / "base.safetensors") in (runs / "tuned" / "train.log").read_text()
     assert json.loads((runs / "scratch" / "config.json").read_text())["train"]["finetuned"] is False
 
-    def first_mel_loss(run: str) -> float:
+    def first_duration_loss(run: str) -> float:
         for line in (runs / run / "metrics.jsonl").read_text().splitlines():
             rec = json.loads(line)
-            if rec.get("stage") == "sovits" and "loss/mgc" in rec:
-                return float(rec["loss/mgc"])
+            if rec.get("stage") == "sovits" and "loss/dur" in rec:
+                return float(rec["loss/dur"])
         raise AssertionError(f"no stage-1 record in {run}")
 
-    assert first_mel_loss("tuned") < 0.8 * first_mel_loss("scratch")
+    assert first_duration_loss("tuned") < 0.3 * first_duration_loss("scratch")
 
 
 @pytest.mark.parametrize("field", ["sha256"])

@@ -27,9 +27,9 @@ START_CHOICES = [("pretrained base (fine-tune)", FROM_BASE), ("from scratch", FR
 LANGUAGES = {"en": "English", "zh": "Mandarin"}  # a base's config text.default_lang
 
 SCRATCH = (
-    "It learns what speech sounds like only from this voice's own slices, so expect mumbling "
-    "and noise for a long time and a rough voice at best; a pretrained base "
-    "(docs/pretraining.md) gives a clear voice from a minute or two of speech."
+    "It learns what speech sounds like only from this voice's own slices: from one minute, "
+    "recognisably the voice but clearly less intelligible than a fine-tune of the pretrained "
+    "base (README, \"What quality to expect\"); worth it only with much more speech."
 )
 
 _bases_cache: dict[tuple, list] = {}
@@ -137,14 +137,14 @@ def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = 
         except (VoicelabError, TypeError, ValueError, KeyError):
             acoustic = 1
         if acoustic == 0:
-            how = ("It already speaks, in your voice's timbre and pitch taken from your slices "
-                   "(a pretrained speaker encoder); the fine-tune adapts its phrasing to yours. "
-                   "The acoustic model stays as pretrained: adapting it to a one-minute take "
-                   "made speech less clear (set SoVITS steps above 0 for clean studio audio).")
+            how = ("The acoustic model stays as pretrained and only the phrasing adapts: the "
+                   "clearest speech, but in the base voice nearest yours (from a speaker "
+                   "embedding of your slices) rather than yours.")
         else:
             how = ("It already speaks; the fine-tune learns your voice on top at lower "
                    "learning rates" + (f" with {', '.join(frozen)} frozen" if frozen else "")
-                   + ", so a minute or two of speech is enough.")  # fmt: skip
+                   + ", so a minute or two of speech is enough. Noise in the recording makes "
+                   "the result less clear: record somewhere quiet.")  # fmt: skip
         text = (f"Starts from **{describe_base(p.base)}**: fine-tunes "
                 f"{_steps_and_time(preset, values)}. {how}")
     else:
