@@ -272,13 +272,19 @@ def _eval_section(evals: dict[str, dict[str, Any]]) -> list[str]:
     if not evals:
         return ["Not evaluated on unseen voices when shipped: follow docs/pretraining.md "
                 "(Evaluate), then ship again with --force --eval DIR."]  # fmt: skip
-    lines = ["Unseen voices fine-tuned from this base (`python -m voicelab eval`):", "",
+    def pct(v: Any) -> str:
+        return f"{100 * v:.1f}%" if isinstance(v, float) else _fmt(v)
+
+    lines = ["Voices never in the corpus, each fine-tuned from this base with the defaults on "
+             "its one-minute noisy take and scored on held-out sentences against its real "
+             "recordings (`python benchmarks/bench_base.py`, `python -m voicelab eval`; "
+             "pocketsphinx WER, resemblyzer similarity):", "",
              "| voice | WER | real voice WER | similarity to target | closest base voice |",
              "|---|---|---|---|---|"]  # fmt: skip
     for v, s in evals.items():
         closest = s.get("closest_other")
         sim_other = (s.get("sim_others") or {}).get(closest)
-        lines.append(f"| {v} | {_fmt(s.get('wer'))} | {_fmt(s.get('real_wer'))} | "
+        lines.append(f"| {v} | {pct(s.get('wer'))} | {pct(s.get('real_wer'))} | "
                      f"{_fmt(s.get('sim_target'))} | {closest or '-'} {_fmt(sim_other)} |")
     return lines
 
