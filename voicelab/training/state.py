@@ -57,6 +57,7 @@ class Progress:
     lr_scale: float = 1.0  # halved by each NaN rollback
     rollbacks: int = 0
     skipped_steps: int = 0
+    start_weights: str = ""  # the file a run started from (--from / a base), for weight_blend
 
 
 @dataclass
@@ -84,6 +85,7 @@ def capture(
         "skipped_steps": p.skipped_steps,
         "stages": {n: st.state_dict() for n, st in parts.stages.items()},
         "run": run_name,
+        "start_weights": p.start_weights,
     }
     return {
         ck.K_FORMAT: ck.FORMAT_VERSION,
@@ -198,6 +200,7 @@ def restore(
     p.lr_scale = float(extra.get("lr_scale", 1.0))
     p.rollbacks = max(p.rollbacks, int(extra.get("rollbacks", 0)))
     p.skipped_steps = int(extra.get("skipped_steps", 0))
+    p.start_weights = str(extra.get("start_weights", ""))
     for n, st in parts.stages.items():
         sched = state[ck.K_SCHEDULERS].get(n)
         st.load_state_dict((extra.get("stages") or {}).get(n, {}),

@@ -26,13 +26,15 @@ writes files; decisions all ranks must share (stop, NaN rollback) are all-reduce
 
 from __future__ import annotations
 
+import copy
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from voicelab.config import Config, save_config_json
-from voicelab.errors import EXIT_OK
+from voicelab.errors import EXIT_OK, VoicelabError
 from voicelab.training import checkpoint as ck
 from voicelab.training import distributed as dd
 from voicelab.training import metrics, runfiles, steps
@@ -42,6 +44,7 @@ from voicelab.training import validation as val
 from voicelab.training.ema import EMA
 from voicelab.training.feed import BatchFeed
 from voicelab.training.handover import extract_for, write_tokens
+from voicelab.training.initial_weights import load_initial_weights
 from voicelab.training.interrupt import RunLock, StopSignals
 from voicelab.training.optim import current_lrs
 from voicelab.training.rng import seed_everything
@@ -129,6 +132,7 @@ class Trainer:
         elif self.opts.from_path is not None:
             self.rep.log(run_setup.start_from_weights(self.opts.from_path, cfg, self._models(),
                                                       self.emas))  # fmt: skip
+            self.progress.start_weights = str(Path(self.opts.from_path).resolve())
         if self.is_main:
             save_config_json(cfg, self.run_dir.config)
 
@@ -275,6 +279,8 @@ class Trainer:
             self._evaluate(stage, st)
         if t.keep_best and (end or st.stopped_early):
             self._back_to_best(stage, st)  # before the stage's last checkpoint, which holds it
+        if (end or st.stopped_early) and stage == "sovits" and t.weight_blend < 1.0:
+            self._blend_with_start()
         minutes = (time.time() - self._last_save_time) / 60.0
         timed = self.is_main and t.save_every_minutes > 0 and minutes >= t.save_every_minutes
         if self.stage_step % t.save_every == 0 or timed or end or st.stopped_early:
@@ -367,6 +373,32 @@ class Trainer:
         self.emas[stage].load_weights(state[ck.K_EMA][stage], updates)
         self.rep.log(f"[{stage}] back to the weights of step {best['step']} (best validation "
                      f"loss {best['val_loss']:.4f}) for the rest of the run")  # fmt: skip
+
+    def _blend_with_start(self) -> None:
+        """train.weight_blend = w < 1 on a run that started from weights: stage 1's model and
+        EMA become (1 - w) * the initial weights + w * their own, just before the stage's last
+        checkpoint (so a resume, the hand-over and an export all see the blend)."""
+        path, w = self.progress.start_weights, float(self.cfg.train.weight_blend)
+        if not path:
+            return  # from scratch: nothing to go back towards
+        model = self._models()["sovits"]
+        start = copy.deepcopy(model)
+        try:
+            load_initial_weights(Path(path), self.cfg, {"sovits": start})
+        except VoicelabError as e:  # the file moved since the start: keep the trained weights
+            self.rep.warn(f"[sovits] weight_blend skipped: {e}")
+            return
+        initial = start.state_dict()
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if v.is_floating_point():
+                    v.copy_((1.0 - w) * initial[k].to(v) + w * v)
+            ema = self.emas["sovits"]
+            for k, v in ema.shadow.items():
+                if v.is_floating_point():
+                    ema.shadow[k] = (1.0 - w) * initial[k].to(v) + w * v
+        self.rep.log(f"[sovits] blended with the initial weights: {1.0 - w:.2f} x {Path(path).name}"
+                     f" + {w:.2f} x trained (train.weight_blend)")  # fmt: skip
 
     def _save(self, val_loss: float | None) -> None:
         """Checkpoint (rank 0), then an audio sample with the EMA weights."""

@@ -1,0 +1,50 @@
+"""train.weight_blend: a run that starts from weights ends stage 1 on a blend of the initial and
+the trained weights (weight-space ensembling). The same run with and without the blend, from the
+same start and seed: the blended weights are exactly (1 - w) * start + w * trained."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from voicelab.errors import EXIT_OK
+from voicelab.training import checkpoint as ck
+from voicelab.training.trainer import Trainer, TrainOptions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_world_path import cfg_with, make_voice, one_thread  # noqa: E402, F401  (autouse)
+
+STEPS = ["train.gpt_steps=0", "train.eval_every=100", "train.save_every=100"]
+
+
+def _sovits(run: Path) -> dict[str, torch.Tensor]:
+    state = ck.find_resume(run).state
+    return {k: v for k, v in state[ck.K_EMA]["sovits"].items() if v.is_floating_point()}
+
+
+def test_stage_one_ends_on_the_blend_of_start_and_trained_weights(tmp_path):
+    voice = make_voice(tmp_path / "ws")
+    assert Trainer(voice, cfg_with("train.sovits_steps=3", *STEPS),
+                   TrainOptions(run="start", tensorboard=False)).run() == EXIT_OK  # fmt: skip
+    start = voice.run_dir("start") / "checkpoints" / "step-00000003.pt"
+    for run, w in (("plain", "1.0"), ("blend", "0.25")):
+        cfg = cfg_with("train.sovits_steps=4", f"train.weight_blend={w}", *STEPS)
+        code = Trainer(voice, cfg, TrainOptions(run=run, from_path=start, tensorboard=False)).run()
+        assert code == EXIT_OK
+    initial = {k: v for k, v in ck.load_checkpoint(start)[ck.K_EMA]["sovits"].items()
+               if v.is_floating_point()}  # fmt: skip
+    plain, blend = _sovits(voice.run_dir("plain")), _sovits(voice.run_dir("blend"))
+    moved = [k for k in plain if not torch.equal(plain[k], initial[k])]
+    assert moved, "training changed nothing: the test would prove nothing"
+    for k in plain:
+        torch.testing.assert_close(blend[k], 0.75 * initial[k] + 0.25 * plain[k])
+    assert "blended with the initial weights" in (voice.run_dir("blend") / "train.log").read_text()
+
+
+def test_from_scratch_nothing_is_blended(tmp_path):
+    voice = make_voice(tmp_path / "ws")
+    cfg = cfg_with("train.sovits_steps=2", "train.weight_blend=0.5", *STEPS)
+    assert Trainer(voice, cfg, TrainOptions(run="s", tensorboard=False)).run() == EXIT_OK
+    assert "blended" not in (voice.run_dir("s") / "train.log").read_text()
