@@ -141,8 +141,11 @@ def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = 
                    "clearest speech, but in the base voice nearest yours (from a speaker "
                    "embedding of your slices) rather than yours.")
         else:
+            w = load_config(preset, finetune=True).train.weight_blend
             how = ("It already speaks; the fine-tune learns your voice on top at lower "
                    "learning rates" + (f" with {', '.join(frozen)} frozen" if frozen else "")
+                   + (f", then blends its acoustic model {1 - w:.0%} back towards the base's "
+                      "for clarity" if w < 1 else "")
                    + ", so a minute or two of speech is enough. Noise in the recording makes "
                    "the result less clear: record somewhere quiet.")  # fmt: skip
         text = (f"Starts from **{describe_base(p.base)}**: fine-tunes "
