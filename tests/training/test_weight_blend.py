@@ -48,3 +48,19 @@ def test_from_scratch_nothing_is_blended(tmp_path):
     cfg = cfg_with("train.sovits_steps=2", "train.weight_blend=0.5", *STEPS)
     assert Trainer(voice, cfg, TrainOptions(run="s", tensorboard=False)).run() == EXIT_OK
     assert "blended" not in (voice.run_dir("s") / "train.log").read_text()
+
+
+def test_a_resumed_fine_tune_still_blends_with_where_it_started(tmp_path):
+    """The start file is kept in the checkpoint: a resume (which gets no --from) blends too."""
+    voice = make_voice(tmp_path / "ws")
+    assert Trainer(voice, cfg_with("train.sovits_steps=2", *STEPS),
+                   TrainOptions(run="start", tensorboard=False)).run() == EXIT_OK  # fmt: skip
+    start = voice.run_dir("start") / "checkpoints" / "step-00000002.pt"
+    first = cfg_with("train.sovits_steps=2", "train.weight_blend=1.0", *STEPS)
+    assert Trainer(voice, first, TrainOptions(run="ft", from_path=start,
+                                              tensorboard=False)).run() == EXIT_OK  # fmt: skip
+    more = cfg_with("train.sovits_steps=4", "train.weight_blend=0.5", *STEPS)
+    assert Trainer(voice, more, TrainOptions(run="ft", resume="auto",
+                                             tensorboard=False)).run() == EXIT_OK  # fmt: skip
+    log = (voice.run_dir("ft") / "train.log").read_text()
+    assert "blended with the initial weights: 0.50 x step-00000002.pt" in log

@@ -85,8 +85,9 @@ def capture(
         "skipped_steps": p.skipped_steps,
         "stages": {n: st.state_dict() for n, st in parts.stages.items()},
         "run": run_name,
-        "start_weights": p.start_weights,
     }
+    if p.start_weights:  # only a run that started from weights (older checkpoints stay as they were)
+        extra["start_weights"] = p.start_weights
     return {
         ck.K_FORMAT: ck.FORMAT_VERSION,
         ck.K_STAGE: p.stage,
