@@ -115,6 +115,12 @@ def capture(
     }
 
 
+def load_ema(state: dict[str, Any], name: str, ema: EMA) -> None:
+    """Put a checkpoint's averaged weights of model `name` (and their update count) into `ema`."""
+    extra = state.get(ck.K_EXTRA) or {}
+    ema.load_weights(state[ck.K_EMA][name], int(extra.get("ema_updates", {}).get(name, 0)))
+
+
 def resume_state(resume: str | None, run_dir: Any) -> tuple[dict[str, Any] | None, list[str]]:
     """The checkpoint state `--resume` asks for (None | "auto" | a path) and log lines.
 
@@ -187,12 +193,11 @@ def restore(
             "the voice's slices or transcripts changed since this checkpoint: training "
             "continues on the current data (the resume is not exact)"
         )
-    saved_models = state[ck.K_MODELS]
     for name, module in parts.models.items():
-        module.load_state_dict(saved_models[name])
-    extra = state.get(ck.K_EXTRA) or {}
+        module.load_state_dict(state[ck.K_MODELS][name])
     for name, ema in parts.emas.items():
-        ema.load_weights(state[ck.K_EMA][name], int(extra.get("ema_updates", {}).get(name, 0)))
+        load_ema(state, name, ema)
+    extra = state.get(ck.K_EXTRA) or {}
 
     p = parts.progress
     p.stage, p.global_step = state[ck.K_STAGE], state[ck.K_STEP]

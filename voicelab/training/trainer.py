@@ -367,10 +367,8 @@ class Trainer:
         except ck.CheckpointError as e:  # kept as it is: the last weights are still a model
             self.rep.warn(f"[{stage}] could not go back to the best checkpoint {path.name}: {e}")
             return
-        model = self._models()[stage]
-        model.load_state_dict(state[ck.K_MODELS][stage])
-        updates = int(state[ck.K_EXTRA].get("ema_updates", {}).get(stage, 0))
-        self.emas[stage].load_weights(state[ck.K_EMA][stage], updates)
+        self._models()[stage].load_state_dict(state[ck.K_MODELS][stage])
+        train_state.load_ema(state, stage, self.emas[stage])
         self.rep.log(f"[{stage}] back to the weights of step {best['step']} (best validation "
                      f"loss {best['val_loss']:.4f}) for the rest of the run")  # fmt: skip
 
@@ -389,14 +387,16 @@ class Trainer:
             self.rep.warn(f"[sovits] weight_blend skipped: {e}")
             return
         initial = start.state_dict()
+
+        def blend(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: (1.0 - w) * initial[k].to(v) + w * v if v.is_floating_point() else v
+                    for k, v in weights.items()}  # fmt: skip
+
         with torch.no_grad():
-            for k, v in model.state_dict().items():
-                if v.is_floating_point():
-                    v.copy_((1.0 - w) * initial[k].to(v) + w * v)
             ema = self.emas["sovits"]
-            for k, v in ema.shadow.items():
-                if v.is_floating_point():
-                    ema.shadow[k] = (1.0 - w) * initial[k].to(v) + w * v
+            if ema.enabled:  # (its weights first: `weights(model)` falls back to the model's)
+                ema.load_weights(blend(ema.weights(model)), ema.num_updates)
+            model.load_state_dict(blend(model.state_dict()))
         self.rep.log(f"[sovits] blended with the initial weights: {1.0 - w:.2f} x {Path(path).name}"
                      f" + {w:.2f} x trained (train.weight_blend)")  # fmt: skip
 
