@@ -289,6 +289,14 @@ def _eval_section(evals: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def discriminators_note(meta: dict[str, Any]) -> str:
+    """What a base holds of the discriminators: "included", "left out (size cap)", or "not
+    used (the world path has none)"."""
+    if meta["config"]["model"].get("acoustic") == "world":
+        return "not used (the world path has none)"
+    return "included" if meta["with_discriminators"] else "left out (size cap)"
+
+
 def render_card(meta: dict[str, Any], manifest: dict[str, Any] | None) -> str:
     """MODEL_CARD.md of a base: data (from corpus.json where the corpus builder wrote one),
     training, metrics and licence, all from the base's JSON `meta`."""
@@ -297,10 +305,7 @@ def render_card(meta: dict[str, Any], manifest: dict[str, Any] | None) -> str:
     commit = (meta["source"].get("commit") or "unknown")[:10]
     losses = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(meta["metrics"].items()))
     vals = ", ".join(f"{k} {_fmt(v)}" for k, v in meta["validation"].items())
-    if meta["config"]["model"].get("acoustic") == "world":
-        disc = "not used (the world path has none)"
-    else:
-        disc = "included" if meta["with_discriminators"] else "left out (size cap)"
+    disc = discriminators_note(meta)
     sets = "".join(f" --set {x}" for x in t.get("settings") or [])
     lic = meta["licence"]
     if lic["checked_shippable"]:

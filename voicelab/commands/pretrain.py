@@ -81,6 +81,7 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voicelab.base import discriminators_note
     from voicelab.pretrain import pretrain, ship_base  # torch is imported only here
 
     if args.ship is not None:
@@ -90,10 +91,9 @@ def run(args: argparse.Namespace) -> int:
             licence=args.licence, evals=args.evals,
         )  # fmt: skip
         st = r.meta["steps"]
-        print(f"shipped {r.weights} ({r.total_bytes / 1e6:.1f} MB with its JSON; SoVITS "
+        print(f"shipped {r.weights} ({r.total_bytes / 1e6:.1f} MB with its JSON and model card; SoVITS "
               f"{st['sovits']} + GPT {st['gpt']} steps; discriminators "
-              f"{'included' if r.with_disc else 'left out' if r.meta['config']['model'].get('acoustic') != 'world' else 'not used'}); "
-              f"model card {r.card}")  # fmt: skip
+              f"{discriminators_note(r.meta)}); model card {r.card}")  # fmt: skip
         return 0
     cfg = load_config(args.preset, overrides_from_args(args))
     return pretrain(
