@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from voicelab import __version__
 from voicelab.config import (
     ABSENT,
@@ -160,6 +162,28 @@ def read_base(path: Path | str, verify_hash: bool = True) -> BaseInfo:
             )
     card = base_paths(st_path.parent, st_path.stem)[2]
     return BaseInfo(path=st_path, meta=meta, card=card if card.is_file() else None)
+
+
+def speaker_dvectors(path: Path | str) -> dict[str, np.ndarray]:
+    """{speaker: [256] unit d-vector} of the corpus speakers a base lists in its JSON
+    ("speaker_dvectors", written by `pretrain --ship`); {} for an export, a checkpoint, an older
+    base or an unreadable JSON (the caller then has no likeness check to make)."""
+    json_path = Path(path).with_suffix(".json")
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(meta, dict) or meta.get("format") != BASE_FORMAT:
+        return {}
+    table = meta.get("speaker_dvectors")
+    if not isinstance(table, dict):
+        return {}
+    out = {}
+    for name, vec in table.items():
+        v = np.asarray(vec, dtype=np.float32).ravel()
+        if v.size and np.all(np.isfinite(v)) and np.linalg.norm(v) > 0:
+            out[str(name)] = v / np.linalg.norm(v)
+    return out
 
 
 def find_bases(folder: Path | str | None = None) -> list[BaseInfo]:

@@ -423,8 +423,32 @@ def _base_meta(state: dict[str, Any], ckpt: Path, run_dir: Path, info: dict[str,
                     **{k: v for k, v in metrics.items() if k.startswith(("loss/", "acc/"))}},
         "validation": {n: v for n, v in best.items() if isinstance(v, float) and math.isfinite(v)},
         "eval": _eval_summaries(evals),
+        "speaker_dvectors": _speaker_dvectors(run_dir),
         "dtype": "float16",
     }  # fmt: skip
+
+
+DVECTOR_CLIPS = 8  # clips per speaker behind the d-vector a base lists (eval compares with 4)
+
+
+def _speaker_dvectors(run_dir: Path) -> dict[str, list[float]]:
+    """{speaker: [256] centroid d-vector} of the corpus a run trained on (its training folder's
+    slices/dataset.list): a fine-tune checks with them that a clone sounds like its voice rather
+    than like the base's nearest speaker (train.blend_margin). {} when the list is gone."""
+    from voicelab.audio import dvector
+    from voicelab.eval.evaluate import group_by_speaker, load_clips
+
+    lst = Path(run_dir).parent.parent / "slices" / "dataset.list"
+    if not lst.is_file():
+        log.warning("no %s: the base lists no speaker d-vectors (fine-tunes use train.weight_blend)",
+                    lst)
+        return {}
+    out = {}
+    for speaker, entries in sorted(group_by_speaker(read_list(lst)).items()):
+        clips = load_clips(entries, DVECTOR_CLIPS)
+        if clips:
+            out[speaker] = [round(float(x), 5) for x in dvector.speaker_embedding(clips)]
+    return out
 
 
 def ship_base(
