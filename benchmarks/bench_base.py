@@ -239,6 +239,16 @@ def run_start(run_dir: Path) -> dict:
            "sovits_steps": cfg.get("train", {}).get("sovits_steps"),
            "gpt_steps": cfg.get("train", {}).get("gpt_steps")}  # fmt: skip
     out["start"] = f"from {m.group(1)}" if m else "from scratch"
+    # the blend at the run's end (train.weight_blend / blend_margin): the share kept, and the
+    # likeness the choice measured for each share it tried
+    b = re.findall(r"\+ ([0-9.]+) x trained", text)
+    out["blend_share"] = float(b[-1]) if b else None
+    out["blend_probe"] = [
+        {"share": float(w), "target": float(t), "closest": n, "closest_sim": float(c),
+         "margin": float(mg)}
+        for w, t, c, n, mg in re.findall(r"\[blend\] share ([0-9.]+): new sentences ([0-9.]+) like "
+                                         r"the voice, ([0-9.]+) to (\S+) \(margin ([+-][0-9.]+)\)", text)
+    ]  # fmt: skip
     if m:  # a shipped base records its steps and corpus in <name>.json beside the weights
         weights = Path(m.group(1))
         meta = (weights if weights.is_absolute() else REPO / weights).with_suffix(".json")
@@ -499,9 +509,10 @@ def _markdown(r: dict) -> str:
             "",
             "| run | start | WER synthesis | WER real | gap (pt) | similarity to target | best base "
             "speaker | best other fixture voice | gap <= 15 | closest to target | train (min) | "
-            "RTF (1 core) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "RTF (1 core) | blend share |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
+        probes: list[str] = []
         for name, q in p["runs"].items():
             if "error" in q:
                 lines.append(f"| {name} | failed: {q['error']} |" + " |" * 10)
@@ -512,9 +523,18 @@ def _markdown(r: dict) -> str:
                 f"| {name} | {start} | {_pct(q['wer_synth'])} | {_pct(q['wer_real'])} | "
                 f"{_pt(q['wer_gap_pt'])} | {_f3(q['similarity_target'])} | {_pair(q['best_base'])} | "
                 f"{_pair(q['best_fixture'])} | {_yes(q['gap_ok'])} | {_yes(q['closest_ok'])} | "
-                f"{q['train_min']:.1f} | {_f3(q['rtf'])} |"
+                f"{q['train_min']:.1f} | {_f3(q['rtf'])} | "
+                f"{'-' if q.get('blend_share') is None else format(q['blend_share'], '.2f')} |"
             )
+            for t in q.get("blend_probe") or []:
+                probes.append(f"| {name} | {t['share']:.2f} | {t['target']:.3f} | {t['closest']} "
+                              f"{t['closest_sim']:.3f} | {t['margin']:+.3f} |")
         lines.append("")
+        if probes:
+            lines += ["The blend's choice (train.log: 20 new sentences per share, similarity to the "
+                      "voice and to the closest base speaker):", "",
+                      "| run | share | to the voice | closest base speaker | margin |",
+                      "|---|---|---|---|---|", *probes, ""]  # fmt: skip
     if "accepted" in r:
         verdict = f"**{r['accepted']}**"
         if not r.get("from_base"):

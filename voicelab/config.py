@@ -257,11 +257,18 @@ class TrainConfig:
     # is lowest after ~100 steps and the early stop comes later (it must see the rise). Needs a
     # checkpoint at each evaluation (save_every = eval_every) to be exact
     keep_best: bool = False
-    # a run that starts from pretrained weights ends stage 1 on (1 - w) * initial + w * trained
-    # weights (weight-space ensembling, "WiSE-FT"): on a noisy one-minute take it wins back
-    # clarity the adaptation cost while keeping the likeness (flite slt at 0.7: WER 38.2% ->
-    # 31.1%, real 18.3%; similarity 0.875 -> 0.874; presets/cpu.toml). 1.0 = as trained
+    # a run that starts from pretrained weights ends (after its last stage) with its acoustic
+    # model at (1 - w) * initial + w * trained weights (weight-space ensembling, "WiSE-FT"): on a
+    # noisy one-minute take it wins back clarity the adaptation cost while keeping the likeness
+    # (flite slt at 0.7: WER 38.2% -> 31.1%, real 18.3%; similarity 0.875 -> 0.874;
+    # presets/cpu.toml). 1.0 = as trained
     weight_blend: float = 1.0
+    # choose that share per voice instead (0 = off): the smallest of blend_shares whose speech
+    # (new sentences, spoken as synthesis would) is at least this resemblyzer cosine closer to
+    # the voice than to every speaker of the base the run started from (its JSON lists their
+    # d-vectors); weight_blend when that cannot be measured. Why: training/blend.py
+    blend_margin: float = 0.0
+    blend_shares: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0)
     # loss weights
     c_mel: float = 45.0
     c_kl: float = 1.0
@@ -317,6 +324,10 @@ class TrainConfig:
             p.append("train.sample_text must not be empty (it is spoken in each audio sample)")
         if not 0.0 < self.weight_blend <= 1.0:
             p.append("train.weight_blend must be in (0, 1] (1 = the trained weights as they are)")
+        if not 0.0 <= self.blend_margin < 1.0:
+            p.append("train.blend_margin must be in [0, 1) (0 = use train.weight_blend)")
+        if not self.blend_shares or not all(0.0 < w <= 1.0 for w in self.blend_shares):
+            p.append("train.blend_shares must be shares in (0, 1], at least one")
         if self.c_bap < 0 or self.c_vuv < 0:
             p.append("train.c_bap and train.c_vuv must be >= 0")
         if self.spec_augment_freq_mask < 0 or self.spec_augment_time_mask < 0:

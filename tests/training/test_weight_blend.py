@@ -1,6 +1,6 @@
-"""train.weight_blend: a run that starts from weights ends stage 1 on a blend of the initial and
-the trained weights (weight-space ensembling). The same run with and without the blend, from the
-same start and seed: the blended weights are exactly (1 - w) * start + w * trained."""
+"""train.weight_blend: a run that starts from weights ends on a blend of the initial and the
+trained acoustic model (weight-space ensembling). The same run with and without the blend, from
+the same start and seed: the blended weights are exactly (1 - w) * start + w * trained."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _sovits(run: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state[ck.K_EMA]["sovits"].items() if v.is_floating_point()}
 
 
-def test_stage_one_ends_on_the_blend_of_start_and_trained_weights(tmp_path):
+def test_a_run_without_stage_2_ends_on_the_blend_of_start_and_trained_weights(tmp_path):
     voice = make_voice(tmp_path / "ws")
     assert Trainer(voice, cfg_with("train.sovits_steps=3", *STEPS),
                    TrainOptions(run="start", tensorboard=False)).run() == EXIT_OK  # fmt: skip
@@ -64,3 +64,36 @@ def test_a_resumed_fine_tune_still_blends_with_where_it_started(tmp_path):
                                              tensorboard=False)).run() == EXIT_OK  # fmt: skip
     log = (voice.run_dir("ft") / "train.log").read_text()
     assert "blended with the initial weights: 0.50 x step-00000002.pt" in log
+
+
+def test_with_a_gpt_stage_the_blend_comes_at_the_end_of_the_run_and_only_once(tmp_path):
+    """Stage 2 trains on the adapted (unblended) acoustic model's tokens; the run's end blends
+    it, so the choice of share can listen with the adapted GPT. A resume given more steps after
+    that end does not blend a second time."""
+    voice = make_voice(tmp_path / "ws")
+    assert Trainer(voice, cfg_with("train.sovits_steps=2", *STEPS),
+                   TrainOptions(run="start", tensorboard=False)).run() == EXIT_OK  # fmt: skip
+    start = voice.run_dir("start") / "checkpoints" / "step-00000002.pt"
+    both = ["train.sovits_steps=3", "train.weight_blend=0.5", "train.eval_every=100",
+            "train.save_every=100"]
+    cfg = cfg_with(*both, "train.gpt_steps=2")
+    assert Trainer(voice, cfg, TrainOptions(run="ft", from_path=start,
+                                            tensorboard=False)).run() == EXIT_OK  # fmt: skip
+    ckpts = voice.run_dir("ft") / "checkpoints"
+    initial = {k: v for k, v in ck.load_checkpoint(start)[ck.K_EMA]["sovits"].items()
+               if v.is_floating_point()}  # fmt: skip
+    end_of_stage_1 = {k: v for k, v in ck.load_checkpoint(ckpts / "step-00000003.pt")[ck.K_EMA]
+                      ["sovits"].items() if v.is_floating_point()}  # fmt: skip
+    final = _sovits(voice.run_dir("ft"))
+    assert any(not torch.equal(end_of_stage_1[k], initial[k]) for k in initial)
+    for k in final:
+        torch.testing.assert_close(final[k], 0.5 * initial[k] + 0.5 * end_of_stage_1[k])
+    log = (voice.run_dir("ft") / "train.log").read_text()
+    assert log.index("stage gpt") < log.index("blended with the initial weights: 0.50")
+    more = cfg_with(*both, "train.gpt_steps=4")
+    assert Trainer(voice, more, TrainOptions(run="ft", resume="auto",
+                                             tensorboard=False)).run() == EXIT_OK  # fmt: skip
+    again = _sovits(voice.run_dir("ft"))
+    for k in final:
+        torch.testing.assert_close(again[k], final[k])
+    assert "blended already (share 0.50)" in (voice.run_dir("ft") / "train.log").read_text()

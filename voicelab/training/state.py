@@ -58,6 +58,7 @@ class Progress:
     rollbacks: int = 0
     skipped_steps: int = 0
     start_weights: str = ""  # the file a run started from (--from / a base), for weight_blend
+    blended: float = 0.0  # the share of trained weights the run's blend kept (0 = not blended)
 
 
 @dataclass
@@ -88,6 +89,8 @@ def capture(
     }
     if p.start_weights:  # only a run that started from weights (older checkpoints stay as they were)
         extra["start_weights"] = p.start_weights
+    if p.blended:
+        extra["blended"] = p.blended
     return {
         ck.K_FORMAT: ck.FORMAT_VERSION,
         ck.K_STAGE: p.stage,
@@ -207,6 +210,7 @@ def restore(
     p.rollbacks = max(p.rollbacks, int(extra.get("rollbacks", 0)))
     p.skipped_steps = int(extra.get("skipped_steps", 0))
     p.start_weights = str(extra.get("start_weights", ""))
+    p.blended = float(extra.get("blended", 0.0))
     for n, st in parts.stages.items():
         sched = state[ck.K_SCHEDULERS].get(n)
         st.load_state_dict((extra.get("stages") or {}).get(n, {}),

@@ -33,21 +33,21 @@ from typing import Any
 
 import torch
 
+from voicelab import base
 from voicelab.config import Config, save_config_json
 from voicelab.errors import EXIT_OK, VoicelabError
+from voicelab.training import blend, metrics, runfiles, steps
 from voicelab.training import checkpoint as ck
 from voicelab.training import distributed as dd
-from voicelab.training import metrics, runfiles, steps
 from voicelab.training import setup as run_setup
 from voicelab.training import state as train_state
 from voicelab.training import validation as val
 from voicelab.training.ema import EMA
 from voicelab.training.feed import BatchFeed
 from voicelab.training.handover import extract_for, write_tokens
-from voicelab.training.initial_weights import load_initial_weights
 from voicelab.training.interrupt import RunLock, StopSignals
 from voicelab.training.optim import current_lrs
-from voicelab.training.rng import seed_everything
+from voicelab.training.rng import fork_rng, seed_everything
 from voicelab.training.schedules import Schedule, set_lr
 from voicelab.training.setup import STAGES, TrainOptions, default_run_name  # (importable here)
 from voicelab.training.state import Progress, TrainParts
@@ -279,7 +279,7 @@ class Trainer:
             self._evaluate(stage, st)
         if t.keep_best and (end or st.stopped_early):
             self._back_to_best(stage, st)  # before the stage's last checkpoint, which holds it
-        if (end or st.stopped_early) and stage == "sovits" and t.weight_blend < 1.0:
+        if (end or st.stopped_early) and self._blends_after(stage):
             self._blend_with_start()
         minutes = (time.time() - self._last_save_time) / 60.0
         timed = self.is_main and t.save_every_minutes > 0 and minutes >= t.save_every_minutes
@@ -372,33 +372,86 @@ class Trainer:
         self.rep.log(f"[{stage}] back to the weights of step {best['step']} (best validation "
                      f"loss {best['val_loss']:.4f}) for the rest of the run")  # fmt: skip
 
+    def _blends_after(self, stage: str) -> bool:
+        """Whether the end of `stage` is where the acoustic model is blended back towards the
+        start (train.weight_blend < 1 or train.blend_margin > 0): the end of the run's last stage
+        with steps, after stage 2, so the GPT the choice listens with is the adapted one (with the
+        base's GPT the likeness margin was off by up to 0.04 against `eval`'s; with the adapted
+        one within 0.014), and only when stage 1 trained at all."""
+        t = self.cfg.train
+        if (t.weight_blend >= 1.0 and t.blend_margin <= 0) or self.stages["sovits"].total <= 0:
+            return False
+        later = STAGES[STAGES.index(stage) + 1:]
+        return not any(self.stages[s].total > 0 for s in later)
+
     def _blend_with_start(self) -> None:
-        """train.weight_blend = w < 1 on a run that started from weights: stage 1's model and
-        EMA become (1 - w) * the initial weights + w * their own, just before the stage's last
-        checkpoint (so a resume, the hand-over and an export all see the blend)."""
-        path, w = self.progress.start_weights, float(self.cfg.train.weight_blend)
+        """train.weight_blend = w < 1 (or train.blend_margin > 0) on a run that started from
+        weights: the acoustic model and its EMA become (1 - w) * the initial weights + w * their
+        own at the end of the run, just before its last checkpoint (so a resume and an export see
+        the blend). With blend_margin, w is chosen by ear (training/blend.py)."""
+        t = self.cfg.train
+        path, w = self.progress.start_weights, float(t.weight_blend)
         if not path:
             return  # from scratch: nothing to go back towards
-        model = self._models()["sovits"]
-        start = copy.deepcopy(model)
-        try:
-            load_initial_weights(Path(path), self.cfg, {"sovits": start})
-        except VoicelabError as e:  # the file moved since the start: keep the trained weights
-            self.rep.warn(f"[sovits] weight_blend skipped: {e}")
+        if self.progress.blended:  # a resumed run given more steps after its end: once only
+            self.rep.log(f"[blend] the acoustic model was blended already (share "
+                         f"{self.progress.blended:.2f}): kept as it is")  # fmt: skip
             return
-        initial = start.state_dict()
+        model = self._models()["sovits"]
+        try:
+            initial = blend.start_weights(path, self.cfg, model)
+        except VoicelabError as e:  # the file moved since the start: keep the trained weights
+            self.rep.warn(f"[blend] skipped: {e}")
+            return
+        if t.blend_margin > 0:
+            w = self._choose_share(initial, Path(path), w)
+        if w >= 1.0:
+            return
+        blend.blend_into(model, self.emas["sovits"], initial, w)
+        self.progress.blended = w
+        self.rep.log(f"[blend] acoustic model blended with the initial weights: {1.0 - w:.2f} x {Path(path).name}"
+                     f" + {w:.2f} x trained")  # fmt: skip
 
-        def blend(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {k: (1.0 - w) * initial[k].to(v) + w * v if v.is_floating_point() else v
-                    for k, v in weights.items()}  # fmt: skip
-
-        with torch.no_grad():
-            ema = self.emas["sovits"]
-            if ema.enabled:  # (its weights first: `weights(model)` falls back to the model's)
-                ema.load_weights(blend(ema.weights(model)), ema.num_updates)
-            model.load_state_dict(blend(model.state_dict()))
-        self.rep.log(f"[sovits] blended with the initial weights: {1.0 - w:.2f} x {Path(path).name}"
-                     f" + {w:.2f} x trained (train.weight_blend)")  # fmt: skip
+    def _choose_share(self, initial: dict[str, torch.Tensor], path: Path, fallback: float) -> float:
+        """train.blend_margin: the smallest of train.blend_shares whose re-spoken slices stay at
+        least that much closer to the voice than to every speaker of the base (blend.pick_share);
+        `fallback` (train.weight_blend) when the start file lists no speakers or a measure fails."""
+        t = self.cfg.train
+        others = base.speaker_dvectors(path)
+        if not others:
+            self.rep.log(f"[blend] {path.name} lists no speaker d-vectors: share "
+                         f"{fallback:.2f} (train.weight_blend)")  # fmt: skip
+            return fallback
+        model, ema = self._models()["sovits"], self.emas["sovits"]
+        probe = copy.deepcopy(model)
+        trained = ema.weights(model) if ema.enabled else model.state_dict()
+        measured: list[tuple[float, blend.Likeness]] = []
+        try:
+            with fork_rng(self.device), self.ema_gpt.applied(self.gpt) as gpt:
+                for w in sorted(set(t.blend_shares)):
+                    self._status("running", message=f"listening to the blend at share {w:.2f} "
+                                 "(does it still sound like the voice?)")  # fmt: skip
+                    probe.load_state_dict(blend.blended(initial, trained, w))
+                    sound = blend.likeness(probe, gpt, self.data, self.cfg, self.device, others)
+                    measured.append((w, sound))
+                    name, near = sound.closest
+                    self.rep.log(f"[blend] share {w:.2f}: new sentences {sound.target:.3f} like the "
+                                 f"voice, {near:.3f} to {name} (margin {sound.margin:+.3f})")
+                    self.rep.metrics({"step": self.global_step, "stage": self.stage,
+                                      "blend/share": w, "blend/target": sound.target,
+                                      "blend/closest": near})  # fmt: skip
+                    if sound.margin >= t.blend_margin:
+                        break  # the smallest share that passes: larger ones are not needed
+        except Exception as e:  # noqa: BLE001 - a measure must not end a finished stage
+            self.rep.warn(f"[blend] could not measure the likeness ({e}): share {fallback:.2f}")
+            return fallback
+        w = blend.pick_share(measured, t.blend_margin)
+        self.rep.log(f"[blend] share {w:.2f} chosen: the smallest that keeps the voice "
+                     f"{t.blend_margin:.3f} closer to itself than to the base's speakers"
+                     if dict(measured)[w].margin >= t.blend_margin else
+                     f"[blend] share {w:.2f} chosen: no share reached the margin "
+                     f"{t.blend_margin:.3f}; this one sounds most like the voice")  # fmt: skip
+        return w
 
     def _save(self, val_loss: float | None) -> None:
         """Checkpoint (rank 0), then an audio sample with the EMA weights."""

@@ -141,11 +141,19 @@ def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = 
                    "clearest speech, but in the base voice nearest yours (from a speaker "
                    "embedding of your slices) rather than yours.")
         else:
-            w = load_config(preset, finetune=True).train.weight_blend
+            t = load_config(preset, finetune=True).train
+            if t.blend_margin > 0:
+                back = (", then blends its acoustic model back towards the base's for clarity, "
+                        "as far as it still sounds like you rather than like a base speaker "
+                        "(checked with a speaker encoder on new sentences)")
+            elif t.weight_blend < 1:
+                back = (f", then blends its acoustic model {1 - t.weight_blend:.0%} back towards "
+                        "the base's for clarity")
+            else:
+                back = ""
             how = ("It already speaks; the fine-tune learns your voice on top at lower "
                    "learning rates" + (f" with {', '.join(frozen)} frozen" if frozen else "")
-                   + (f", then blends its acoustic model {1 - w:.0%} back towards the base's "
-                      "for clarity" if w < 1 else "")
+                   + back
                    + ", so a minute or two of speech is enough. Noise in the recording makes "
                    "the result less clear: record somewhere quiet.")  # fmt: skip
         text = (f"Starts from **{describe_base(p.base)}**: fine-tunes "
