@@ -68,6 +68,7 @@ def bases(tmp_path, monkeypatch) -> Path:
                                                      "sovits": {"s_per_step": 1.0},
                                                      "gpt": {"s_per_step": 0.2}}}}))  # fmt: skip
     monkeypatch.setattr(train_settings, "BENCH_TRAIN", bench)
+    monkeypatch.setattr(train_start, "BENCH_BASE", tmp_path / "no-base-bench.json")
     return folder
 
 
@@ -193,3 +194,29 @@ def test_the_trainer_builds_the_schedule_the_tab_showed(tmp_home, bases, monkeyp
     want = load_config("cpu", ["train.gpt_steps=99"], finetune=True)
     assert config_to_dict(tuned) == config_to_dict(want) and tuned.train.finetuned
     assert config_to_dict(plain) == config_to_dict(load_config("cpu", ["train.gpt_steps=99"]))
+
+
+def test_the_whole_fine_tune_time_comes_from_the_base_benchmark(tmp_home, bases, monkeypatch,
+                                                                tmp_path):  # fmt: skip
+    """The step estimate leaves out features, checks, saves and the blend's choice: for the
+    default schedule the tab also says what a whole default fine-tune took when it was measured."""
+    write_base(bases)
+    assert train_start.measured_finetune_minutes("cpu") is None  # nothing measured: nothing said
+    assert "All of it" not in train_start.start_line("cpu")
+    bench = tmp_path / "base.json"
+    run = {"preset": "cpu", "finetuned": True}
+    bench.write_text(json.dumps({"voices": {
+        "a": {"runs": {"default": {**run, "train_min": 1.84}, "scratch": {"train_min": 9.0}}},
+        "b": {"runs": {"default": {**run, "train_min": 2.04}}},
+        "c": {"error": "prepare failed"},
+        "d": {"runs": {"default": {"preset": "tiny", "finetuned": True, "train_min": 0.2}}}}}))
+    monkeypatch.setattr(train_start, "BENCH_BASE", bench)
+    assert train_start.measured_finetune_minutes("cpu") == (1.84, 2.04)
+    assert train_start.measured_finetune_minutes("base") is None
+    line = train_start.start_line("cpu")
+    assert "took 1.8-2.0 min for a one-minute voice" in line
+    vals = train_start.start_values("cpu", FROM_BASE)
+    vals[KEYS.index("sovits_steps")] = 900  # another schedule: the measurement does not apply
+    assert "All of it" not in train_start.start_line("cpu", FROM_BASE, vals)
+    bench.write_text("{broken")
+    assert train_start.measured_finetune_minutes("cpu") is None

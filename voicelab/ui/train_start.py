@@ -14,7 +14,9 @@ preset. Plain functions of the preset and the base folder (no Gradio).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from voicelab import base
@@ -22,6 +24,7 @@ from voicelab.config import load_config
 from voicelab.errors import VoicelabError
 from voicelab.ui.train_settings import SETTINGS, estimate_time, preset_values, typed_values
 
+BENCH_BASE = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "results" / "base.json"
 FROM_BASE, FROM_SCRATCH = "base", "scratch"
 START_CHOICES = [("pretrained base (fine-tune)", FROM_BASE), ("from scratch", FROM_SCRATCH)]
 LANGUAGES = {"en": "English", "zh": "Mandarin"}  # a base's config text.default_lang
@@ -123,6 +126,28 @@ def _steps_and_time(preset: str, values: list[Any]) -> str:
     return f"**{sov} + {gpt} steps**{took}"
 
 
+def measured_finetune_minutes(preset: str) -> tuple[float, float] | None:
+    """(shortest, longest) wall-clock minutes of the default fine-tunes in the base benchmark
+    (benchmarks/results/base.json, `train` of a one-minute voice from the shipped base), when
+    it measured this preset; None otherwise."""
+    try:
+        bench = json.loads(BENCH_BASE.read_text(encoding="utf-8"))
+        runs = [v["runs"]["default"] for v in bench["voices"].values()
+                if isinstance(v, dict) and "default" in v.get("runs", {})]  # fmt: skip
+        minutes = [float(r["train_min"]) for r in runs
+                   if r.get("preset") == preset and r.get("finetuned") and "train_min" in r]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (min(minutes), max(minutes)) if minutes else None
+
+
+def _same(values: list[Any], own: list[Any]) -> bool:
+    try:
+        return typed_values(values) == typed_values(own)
+    except VoicelabError:
+        return False
+
+
 def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = None) -> str:
     """Markdown: what a new run with `preset` and the box `values` (default: the plan's own)
     starts from, how many steps it trains and about how long that takes, and what to expect."""
@@ -158,6 +183,13 @@ def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = 
                    "the result less clear: record somewhere quiet.")  # fmt: skip
         text = (f"Starts from **{describe_base(p.base)}**: fine-tunes "
                 f"{_steps_and_time(preset, values)}. {how}")
+        whole = measured_finetune_minutes(preset)
+        if whole is not None and _same(values, own):
+            lo, hi = whole
+            span = f"{lo:.1f}" if round(lo, 1) == round(hi, 1) else f"{lo:.1f}-{hi:.1f}"
+            text += (f" All of it (features, checks, saves and choosing the blend) took {span} "
+                     "min for a one-minute voice on the measured machine "
+                     "(benchmarks/results/base.md).")  # fmt: skip
     else:
         text = f"Starts **from scratch** ({p.why}): trains {_steps_and_time(preset, values)}. {SCRATCH}"
     try:
