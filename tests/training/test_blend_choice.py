@@ -182,3 +182,17 @@ def test_probe_sentences_are_in_no_corpus_fixture_or_eval_list():
         seen |= {norm_text(s["text"]) for s in json.loads(p.read_text(encoding="utf-8"))}
     assert len(PROBE_SENTENCES) >= 4
     assert not {norm_text(s) for s in PROBE_SENTENCES} & seen
+
+
+def test_choose_share_listens_from_the_smallest_share_up_and_stops_at_a_pass():
+    from voicelab.training.blend import choose_share
+
+    table = {0.3: _like(0.80, a=0.82), 0.5: _like(0.85, a=0.81), 0.7: _like(0.86, a=0.80)}
+    heard = []
+    w, measured = choose_share(lambda s: heard.append(s) or table[s], [0.7, 0.5, 0.3, 0.5], 0.03,
+                               lambda s, sound: heard.append(("told", s)))  # fmt: skip
+    assert w == 0.5
+    assert heard == [0.3, ("told", 0.3), 0.5, ("told", 0.5)]  # 0.7 is never needed
+    assert [s for s, _ in measured] == [0.3, 0.5]
+    w, measured = choose_share(table.__getitem__, [0.3, 0.5, 0.7], 0.5)
+    assert (w, len(measured)) == (0.7, 3)  # none passes: all heard, the most like the voice

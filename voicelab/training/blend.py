@@ -5,6 +5,7 @@ the share by ear.
     blend_into(model, ema, initial, w)                    # model, EMA <- (1 - w) * initial + w * own
     sound = likeness(sovits, gpt, data, cfg, device, others)   # Likeness: cosine to voice / others
     share = pick_share([(w, sound), ...], margin)         # pure: the choice, tested without a model
+    share, measured = choose_share(lambda w: ..., shares, margin)   # smallest first, stop at a pass
 
 Why a share is chosen per voice: on a noisy one-minute take the adapted acoustic model learns the
 take's channel with its voice, and every step of adaptation costs intelligibility (flite slt's
@@ -32,7 +33,7 @@ base's of 8, which puts eval's figure 0.002-0.05 higher):
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,24 @@ def pick_share(measured: Sequence[tuple[float, Likeness]], margin: float) -> flo
     if ok:
         return min(ok)
     return max(measured, key=lambda ws: (ws[1].margin, ws[0]))[0]
+
+
+def choose_share(
+    measure: Callable[[float], Likeness], shares: Sequence[float], margin: float,
+    on_measure: Callable[[float, Likeness], None] | None = None,
+) -> tuple[float, list[tuple[float, Likeness]]]:
+    """Measure `shares` from the smallest up, stopping at the first whose margin reaches `margin`
+    (larger shares only sound more like the voice and less clear); then pick_share. Returns
+    (the share, what was measured). `measure(w)` is the likeness of the model blended at w."""
+    measured: list[tuple[float, Likeness]] = []
+    for w in sorted(set(shares)):
+        sound = measure(w)
+        measured.append((w, sound))
+        if on_measure:
+            on_measure(w, sound)
+        if sound.margin >= margin:
+            break
+    return pick_share(measured, margin), measured
 
 
 def start_weights(path: Path | str, cfg: Config, model: nn.Module, name: str = "sovits") -> dict[str, torch.Tensor]:

@@ -413,9 +413,10 @@ class Trainer:
                      f" + {w:.2f} x trained")  # fmt: skip
 
     def _choose_share(self, initial: dict[str, torch.Tensor], path: Path, fallback: float) -> float:
-        """train.blend_margin: the smallest of train.blend_shares whose re-spoken slices stay at
-        least that much closer to the voice than to every speaker of the base (blend.pick_share);
-        `fallback` (train.weight_blend) when the start file lists no speakers or a measure fails."""
+        """train.blend_margin: the smallest of train.blend_shares whose new sentences stay at
+        least that much closer to the voice than to every speaker of the base (rank 0 listens,
+        every rank gets its choice); `fallback` (train.weight_blend) when the start file lists
+        no speakers or a measure fails."""
         t = self.cfg.train
         others = base.speaker_dvectors(path)
         if not others:
@@ -425,32 +426,35 @@ class Trainer:
         model, ema = self._models()["sovits"], self.emas["sovits"]
         probe = copy.deepcopy(model)
         trained = ema.weights(model) if ema.enabled else model.state_dict()
-        measured: list[tuple[float, blend.Likeness]] = []
-        try:
-            with fork_rng(self.device), self.ema_gpt.applied(self.gpt) as gpt:
-                for w in sorted(set(t.blend_shares)):
-                    self._status("running", message=f"listening to the blend at share {w:.2f} "
-                                 "(does it still sound like the voice?)")  # fmt: skip
-                    probe.load_state_dict(blend.blended(initial, trained, w))
-                    sound = blend.likeness(probe, gpt, self.data, self.cfg, self.device, others)
-                    measured.append((w, sound))
-                    name, near = sound.closest
-                    self.rep.log(f"[blend] share {w:.2f}: new sentences {sound.target:.3f} like the "
-                                 f"voice, {near:.3f} to {name} (margin {sound.margin:+.3f})")
-                    self.rep.metrics({"step": self.global_step, "stage": self.stage,
-                                      "blend/share": w, "blend/target": sound.target,
-                                      "blend/closest": near})  # fmt: skip
-                    if sound.margin >= t.blend_margin:
-                        break  # the smallest share that passes: larger ones are not needed
-        except Exception as e:  # noqa: BLE001 - a measure must not end a finished stage
-            self.rep.warn(f"[blend] could not measure the likeness ({e}): share {fallback:.2f}")
-            return fallback
-        w = blend.pick_share(measured, t.blend_margin)
-        self.rep.log(f"[blend] share {w:.2f} chosen: the smallest that keeps the voice "
-                     f"{t.blend_margin:.3f} closer to itself than to the base's speakers"
-                     if dict(measured)[w].margin >= t.blend_margin else
-                     f"[blend] share {w:.2f} chosen: no share reached the margin "
-                     f"{t.blend_margin:.3f}; this one sounds most like the voice")  # fmt: skip
+
+        def measure(w: float, gpt: torch.nn.Module) -> blend.Likeness:
+            self._status("running", message=f"listening to the blend at share {w:.2f} "
+                         "(does it still sound like the voice?)")  # fmt: skip
+            probe.load_state_dict(blend.blended(initial, trained, w))
+            return blend.likeness(probe, gpt, self.data, self.cfg, self.device, others)
+
+        def report(w: float, sound: blend.Likeness) -> None:
+            name, near = sound.closest
+            self.rep.log(f"[blend] share {w:.2f}: new sentences {sound.target:.3f} like the "
+                         f"voice, {near:.3f} to {name} (margin {sound.margin:+.3f})")
+            self.rep.metrics({"step": self.global_step, "stage": self.stage, "blend/share": w,
+                              "blend/target": sound.target, "blend/closest": near})  # fmt: skip
+
+        w, note = fallback, ""
+        if self.is_main:
+            try:
+                with fork_rng(self.device), self.ema_gpt.applied(self.gpt) as gpt:
+                    w, measured = blend.choose_share(lambda share: measure(share, gpt),
+                                                     t.blend_shares, t.blend_margin, report)
+                note = (f"the smallest that keeps the voice {t.blend_margin:.3f} closer to itself "
+                        "than to the base's speakers" if dict(measured)[w].margin >= t.blend_margin
+                        else f"no share reached the margin {t.blend_margin:.3f}; this one sounds "
+                        "most like the voice")  # fmt: skip
+            except Exception as e:  # noqa: BLE001 - a measure must not end a finished run
+                self.rep.warn(f"[blend] could not measure the likeness ({e}): share {fallback:.2f}")
+        w = dd.broadcast_object(w)
+        if note:
+            self.rep.log(f"[blend] share {w:.2f} chosen: {note}")
         return w
 
     def _save(self, val_loss: float | None) -> None:
