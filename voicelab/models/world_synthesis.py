@@ -48,6 +48,18 @@ def lf0_stats(feats: world.WorldFeatures) -> Tensor:
     return lf0_mean_std(torch.from_numpy(feats.lf0[feats.vuv > 0.5]))
 
 
+def set_prompt(ref: WorldReference, phone_ids: list[int], word_pos: list[int], stress: list[int],
+               tokens: Tensor) -> WorldReference:
+    """Give `ref` an aligned clip's phones and their prosody tokens [P] as the GPT's prompt,
+    leaving out a closing pause (it would start every sentence with a long silence)."""
+    keep = len(phone_ids) - (1 if phone_ids and phone_ids[-1] == arpabet.SIL_ID else 0)
+    ref.prompt_tokens = tokens[:keep]
+    ref.prompt_phones = list(phone_ids[:keep])
+    ref.prompt_word_pos = list(word_pos[:keep])
+    ref.prompt_stress = list(stress[:keep])
+    return ref
+
+
 def prepare_reference(synth: Any, audio: np.ndarray, sr: int, seconds: float,
                       reference_text: str | None, reference_lang: str,
                       warnings: list[str]) -> WorldReference:
@@ -87,12 +99,7 @@ def prepare_reference(synth: Any, audio: np.ndarray, sr: int, seconds: float,
                   acoustic=acoustic, acoustic_lens=torch.tensor([n], device=dev),
                   lf0_stats=stats, dvector=dvec)  # fmt: skip
         toks, lens = model.extract_tokens(b)
-        # the trailing silence of the clip would end the prompt with a long pause: drop it
-        keep = len(al.ids) - (1 if al.phones and al.phones[-1] == arpabet.SIL else 0)
-        ref.prompt_tokens = toks[0, :keep]
-        ref.prompt_phones = list(al.ids[:keep])
-        ref.prompt_word_pos = list(al.word_pos[:keep])
-        ref.prompt_stress = list(al.stress[:keep])
+        set_prompt(ref, list(al.ids), list(al.word_pos), list(al.stress), toks[0])
     return ref
 
 

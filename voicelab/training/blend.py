@@ -176,7 +176,6 @@ def likeness(sovits: nn.Module, gpt: nn.Module, data: Any, cfg: Config, device: 
     from voicelab.audio import dvector
     from voicelab.data.world_data import lf0_mean_std
     from voicelab.models import world_synthesis as synth_world
-    from voicelab.text.arpabet import SIL_ID
 
     sentences = PROBE_SENTENCES if sentences is None else sentences
     idx, r = _voice_items(data, k)
@@ -191,17 +190,15 @@ def likeness(sovits: nn.Module, gpt: nn.Module, data: Any, cfg: Config, device: 
     target, near = [], {n: [] for n in others}
     try:
         # the reference as synthesis encodes it: its own d-vector, its own F0 statistics, its
-        # prosody tokens as the GPT's prompt (without the closing pause)
+        # prosody tokens as the GPT's prompt
         dvec = item.dvector[None].to(device)
         voiced = item.acoustic[:, data.vuv_index] > 0.5
         stats = lf0_mean_std(item.acoustic[voiced, data.lf0_index])[None].to(device)
         toks, _ = sovits.extract_tokens(data.collate([r]).to(device))
-        phones = item.phone_ids.tolist()
-        keep = len(phones) - (1 if phones and phones[-1] == SIL_ID else 0)
-        ref = synth_world.WorldReference(
-            dvector=dvec, lf0_stats=stats, style=sovits.style(dvec), seconds=item.frames / 100.0,
-            prompt_phones=phones[:keep], prompt_word_pos=item.word_pos.tolist()[:keep],
-            prompt_stress=item.stress.tolist()[:keep], prompt_tokens=toks[0, :keep])
+        ref = synth_world.set_prompt(
+            synth_world.WorldReference(dvector=dvec, lf0_stats=stats, style=sovits.style(dvec),
+                                       seconds=item.frames / 100.0),
+            item.phone_ids.tolist(), item.word_pos.tolist(), item.stress.tolist(), toks[0])
         for text in sentences:
             gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
             wav, _ = synth_world.sentence(synth, text, "en", ref, gen, opts, 1.0, [])

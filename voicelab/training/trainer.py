@@ -377,7 +377,7 @@ class Trainer:
         start (train.weight_blend < 1 or train.blend_margin > 0): the end of the run's last stage
         with steps, after stage 2, so the GPT the choice listens with is the adapted one (with the
         base's GPT the likeness margin was off by up to 0.04 against `eval`'s; with the adapted
-        one within 0.014), and only when stage 1 trained at all."""
+        one within 0.015), and only when stage 1 trained at all."""
         t = self.cfg.train
         if (t.weight_blend >= 1.0 and t.blend_margin <= 0) or self.stages["sovits"].total <= 0:
             return False
@@ -425,7 +425,7 @@ class Trainer:
             return fallback
         model, ema = self._models()["sovits"], self.emas["sovits"]
         probe = copy.deepcopy(model)
-        trained = ema.weights(model) if ema.enabled else model.state_dict()
+        trained = ema.weights(model)  # (the model's own when EMA is off)
 
         def measure(w: float, gpt: torch.nn.Module) -> blend.Likeness:
             self._status("running", message=f"listening to the blend at share {w:.2f} "

@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from voicelab import base
 from voicelab.config import load_config
 from voicelab.errors import VoicelabError
-from voicelab.ui.train_settings import SETTINGS, estimate_time, preset_values, typed_values
+from voicelab.ui.train_settings import (
+    BENCH_TRAIN,
+    SETTINGS,
+    estimate_time,
+    preset_values,
+    typed_values,
+)
 
-BENCH_BASE = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "results" / "base.json"
+BENCH_BASE = BENCH_TRAIN.with_name("base.json")  # bench_base.py: whole default fine-tunes
 FROM_BASE, FROM_SCRATCH = "base", "scratch"
 START_CHOICES = [("pretrained base (fine-tune)", FROM_BASE), ("from scratch", FROM_SCRATCH)]
 LANGUAGES = {"en": "English", "zh": "Mandarin"}  # a base's config text.default_lang
@@ -141,32 +146,27 @@ def measured_finetune_minutes(preset: str) -> tuple[float, float] | None:
     return (min(minutes), max(minutes)) if minutes else None
 
 
-def _same(values: list[Any], own: list[Any]) -> bool:
-    try:
-        return typed_values(values) == typed_values(own)
-    except VoicelabError:
-        return False
-
-
 def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = None) -> str:
     """Markdown: what a new run with `preset` and the box `values` (default: the plan's own)
     starts from, how many steps it trains and about how long that takes, and what to expect."""
     p = plan(preset, choice)
     own = preset_values(preset, p.finetune)
     values = own if values is None else list(values)
+    try:
+        typed = typed_values(values)
+    except VoicelabError:
+        typed = None  # a box holds something unreadable: Start will say what
     if p.finetune:
-        frozen = load_config(preset, finetune=True).train.freeze
+        t = load_config(preset, finetune=True).train
         try:
-            acoustic = int(dict(zip((s.key for s in SETTINGS), typed_values(values),
-                                    strict=True))["sovits_steps"])  # fmt: skip
-        except (VoicelabError, TypeError, ValueError, KeyError):
+            acoustic = int(dict(zip((s.key for s in SETTINGS), typed, strict=True))["sovits_steps"])
+        except (TypeError, ValueError, KeyError):
             acoustic = 1
         if acoustic == 0:
             how = ("The acoustic model stays as pretrained and only the phrasing adapts: the "
                    "clearest speech, but in the base voice nearest yours (from a speaker "
                    "embedding of your slices) rather than yours.")
         else:
-            t = load_config(preset, finetune=True).train
             if t.blend_margin > 0:
                 back = (", then blends its acoustic model back towards the base's for clarity, "
                         "as far as it still sounds like you rather than like a base speaker "
@@ -177,14 +177,14 @@ def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = 
             else:
                 back = ""
             how = ("It already speaks; the fine-tune learns your voice on top at lower "
-                   "learning rates" + (f" with {', '.join(frozen)} frozen" if frozen else "")
+                   "learning rates" + (f" with {', '.join(t.freeze)} frozen" if t.freeze else "")
                    + back
                    + ", so a minute or two of speech is enough. Noise in the recording makes "
                    "the result less clear: record somewhere quiet.")  # fmt: skip
         text = (f"Starts from **{describe_base(p.base)}**: fine-tunes "
                 f"{_steps_and_time(preset, values)}. {how}")
         whole = measured_finetune_minutes(preset)
-        if whole is not None and _same(values, own):
+        if whole is not None and typed is not None and typed == typed_values(own):
             lo, hi = whole
             span = f"{lo:.1f}" if round(lo, 1) == round(hi, 1) else f"{lo:.1f}-{hi:.1f}"
             text += (f" All of it (features, checks, saves and choosing the blend) took {span} "
@@ -193,8 +193,7 @@ def start_line(preset: str, choice: str = FROM_BASE, values: list[Any] | None = 
     else:
         text = f"Starts **from scratch** ({p.why}): trains {_steps_and_time(preset, values)}. {SCRATCH}"
     try:
-        other = preset_values(preset, not p.finetune)
-        stale = typed_values(values) == other != own
+        stale = typed is not None and typed == preset_values(preset, not p.finetune) != own
     except VoicelabError:
         stale = False
     if stale:  # e.g. a base shipped while the page was open: the boxes still hold the other one
